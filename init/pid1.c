@@ -1,0 +1,442 @@
+/* SPDX-License-Identifier: MIT */
+#include "init/pid1.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include "init/cleanup.h"
+#include "init/log.h"
+#include "init/loop.h"
+#include "init/reap.h"
+#include "init/signals.h"
+#include "supervisor/agent.h"
+#include "supervisor/gateway.h"
+#include "supervisor/status.h"
+
+/* How long the last phase waits for killed processes to be reaped. */
+#define KILL_REST_TIMEOUT_MS 5000
+
+enum phase {
+	PHASE_BOOT,	    /* restoring, preparing */
+	PHASE_RUNNING,	    /* gateway supervised */
+	PHASE_STOP_GATEWAY, /* waiting for the gateway to exit */
+	PHASE_FLUSH,	    /* waiting for the final sync flush */
+	PHASE_KILL_REST,    /* killing and reaping what is left */
+	PHASE_DONE,
+};
+
+enum stop_reason {
+	STOP_NONE,
+	STOP_SIGNAL,	   /* SIGTERM/SIGINT to PID 1 */
+	STOP_SLEEP,	   /* idle past SANDBOX_SLEEP_AFTER */
+	STOP_GATEWAY_DONE, /* the gateway finished under its policy */
+	STOP_CONFIG,	   /* key or config could not be prepared */
+};
+
+struct pid1 {
+	struct config *cfg;
+	struct loop *loop;
+	int sigfd;
+	struct tenant_status st;
+	struct gateway_params gwp;
+	struct gateway *gw;
+	struct agent *agent;
+	struct loop_timer *kill_timer;
+
+	enum phase phase;
+	enum stop_reason reason;
+	int gateway_code; /* last exit code, -1 = never ran */
+	bool flush_ok;
+};
+
+static const char *const phase_names[] = {
+    [PHASE_BOOT] = "boot",
+    [PHASE_RUNNING] = "running",
+    [PHASE_STOP_GATEWAY] = "stopping gateway",
+    [PHASE_FLUSH] = "flushing",
+    [PHASE_KILL_REST] = "killing remaining processes",
+    [PHASE_DONE] = "done",
+};
+
+static void set_phase(struct pid1 *p, enum phase next)
+{
+	log_info("%s -> %s", phase_names[p->phase], phase_names[next]);
+	p->phase = next;
+}
+
+/* ---- exit code ---- */
+
+static int remap(const struct pid1 *p, int code)
+{
+	return config_is_success_code(&p->cfg->cli, code) ? 0 : code;
+}
+
+/*
+ * DESIGN.md "Exit codes". Tini mode: always the child's code (remapped by
+ * -e). Gateway mode: 0 for a clean stop, the child's code when it ended
+ * under 'never' or after a crash loop, 75 when a clean stop could not make
+ * the data durable in time, 78 for a configuration error.
+ */
+static int exit_code(const struct pid1 *p)
+{
+	int code;
+
+	if (p->reason == STOP_CONFIG)
+		return EXIT_CONFIG;
+	if (p->cfg->tini_mode && p->gateway_code >= 0)
+		return remap(p, p->gateway_code);
+	if (p->reason == STOP_GATEWAY_DONE && p->gateway_code >= 0)
+		code = remap(p, p->gateway_code);
+	else
+		code = 0;
+	if (code == 0 && !p->flush_ok)
+		return EXIT_TEMPFAIL;
+	return code;
+}
+
+/* ---- shutdown sequence ---- */
+
+/* Kill every process left: all of the namespace as PID 1, else children. */
+static void kill_rest(struct pid1 *p)
+{
+	char path[64];
+	_cleanup_fclose_ FILE *f = NULL;
+
+	if (getpid() == 1) {
+		if (kill(-1, SIGKILL) < 0 && errno != ESRCH)
+			log_warn_errno(errno, "unable to kill the remaining "
+					      "processes");
+		return;
+	}
+	/*
+	 * As a subreaper only our own children are ours to kill; their
+	 * descendants are reparented to us as they die and are killed on the
+	 * next SIGCHLD. /proc/PID/task/TID/children lists direct children.
+	 */
+	(void)p;
+	(void)snprintf(path, sizeof(path), "/proc/self/task/%d/children",
+		       (int)getpid());
+	f = fopen(path, "re");
+	if (!f)
+		return;
+	for (int pid; fscanf(f, "%d", &pid) == 1;)
+		if (pid > 1)
+			(void)kill(pid, SIGKILL);
+}
+
+static void finish(struct pid1 *p)
+{
+	set_phase(p, PHASE_DONE);
+	loop_timer_disarm(p->kill_timer);
+	loop_quit(p->loop, exit_code(p));
+}
+
+static void start_kill_rest(struct pid1 *p)
+{
+	bool none_left = false;
+
+	set_phase(p, PHASE_KILL_REST);
+	(void)reap_children(NULL, NULL, &none_left);
+	if (none_left) {
+		finish(p);
+		return;
+	}
+	kill_rest(p);
+	loop_timer_arm(p->kill_timer, KILL_REST_TIMEOUT_MS);
+}
+
+static void kill_timer_cb(void *ctx)
+{
+	struct pid1 *p = ctx;
+
+	log_warn("processes still present %d ms after SIGKILL (stuck in the "
+		 "kernel?); exiting anyway",
+		 KILL_REST_TIMEOUT_MS);
+	finish(p);
+}
+
+static void start_flush(struct pid1 *p)
+{
+	set_phase(p, PHASE_FLUSH);
+	agent_flush(p->agent, p->cfg->flush_timeout_ms);
+}
+
+static void flush_done_cb(void *ctx, bool ok)
+{
+	struct pid1 *p = ctx;
+
+	p->flush_ok = ok;
+	if (!ok)
+		log_err("final flush did not complete within "
+			"TENANT_FLUSH_TIMEOUT; some data is not durable yet");
+	if (p->phase == PHASE_FLUSH)
+		start_kill_rest(p);
+}
+
+/* Begin the orderly shutdown (idempotent). */
+static void shutdown_begin(struct pid1 *p, enum stop_reason reason)
+{
+	if (p->phase >= PHASE_STOP_GATEWAY)
+		return;
+	p->reason = reason;
+	p->st.shutting_down = true;
+	if (gateway_state(p->gw) == GW_STATE_EXITED ||
+	    gateway_state(p->gw) == GW_STATE_CRASHLOOP) {
+		start_flush(p);
+		return;
+	}
+	set_phase(p, PHASE_STOP_GATEWAY);
+	/* The gateway reports back through gateway_finished_cb. */
+	gateway_handle(p->gw, GW_EV_STOP);
+}
+
+/* ---- gateway and agent callbacks ---- */
+
+static void gateway_finished_cb(void *ctx, int code)
+{
+	struct pid1 *p = ctx;
+
+	p->gateway_code = code;
+	if (p->phase == PHASE_STOP_GATEWAY) {
+		start_flush(p);
+		return;
+	}
+	/* It ended on its own: nothing left to supervise. */
+	shutdown_begin(p, STOP_GATEWAY_DONE);
+}
+
+static void gateway_changed_cb(void *ctx, enum gateway_state state)
+{
+	struct pid1 *p = ctx;
+
+	p->st.gateway_up = gateway_is_running(p->gw);
+	p->st.gateway_ready = state == GW_STATE_READY;
+	p->st.gateway_crashloop = state == GW_STATE_CRASHLOOP;
+	p->st.gateway_restarts_total = gateway_restarts(p->gw);
+	p->st.gateway_live =
+	    state == GW_STATE_STARTING || state == GW_STATE_READY ||
+	    state == GW_STATE_BACKOFF || state == GW_STATE_STOPPING;
+}
+
+static void restore_done_cb(void *ctx, bool ok)
+{
+	struct pid1 *p = ctx;
+
+	p->st.restoring = false;
+	if (p->phase != PHASE_BOOT)
+		return;
+	if (!ok) {
+		/* Only a shutdown abandons the restore; it is under way. */
+		return;
+	}
+	set_phase(p, PHASE_RUNNING);
+	gateway_handle(p->gw, GW_EV_START);
+}
+
+/* ---- signals and children ---- */
+
+static void child_reaped_cb(void *ctx, pid_t pid, int status)
+{
+	struct pid1 *p = ctx;
+
+	p->st.zombies_reaped_total++;
+	if (agent_child_exited(p->agent, pid, status))
+		return;
+	if (gateway_child_exited(p->gw, pid, status))
+		return;
+	log_debug("reaped pid %d (code %d)", (int)pid, reap_exit_code(status));
+}
+
+static void on_sigchld(struct pid1 *p)
+{
+	bool none_left = false;
+	int r = reap_children(child_reaped_cb, p, &none_left);
+
+	if (r < 0)
+		log_warn_errno(r, "unable to reap children");
+	if (p->phase == PHASE_KILL_REST) {
+		if (none_left)
+			finish(p);
+		else
+			kill_rest(p);
+	}
+}
+
+static void on_stop_signal(struct pid1 *p, int sig)
+{
+	if (p->phase < PHASE_STOP_GATEWAY) {
+		log_info("%s received: stopping", signals_name(sig));
+		shutdown_begin(p, STOP_SIGNAL);
+		return;
+	}
+	/* A second request while the gateway drains: do not wait for it. */
+	if (p->phase == PHASE_STOP_GATEWAY) {
+		log_warn("%s received again: killing the gateway now",
+			 signals_name(sig));
+		gateway_kill(p->gw);
+	}
+}
+
+static void signal_cb(void *ctx, int fd, uint32_t events)
+{
+	struct pid1 *p = ctx;
+	struct signalfd_siginfo si;
+	int sig;
+
+	(void)events;
+	while ((sig = signals_read(fd, &si)) > 0) {
+		switch (sig) {
+		case SIGCHLD:
+			on_sigchld(p);
+			break;
+		case SIGTERM:
+		case SIGINT:
+			on_stop_signal(p, sig);
+			break;
+		case SIGUSR1:
+			agent_sync_now(p->agent);
+			break;
+		default:
+			if (signals_is_forwarded(sig)) {
+				int r = gateway_signal(p->gw, sig);
+				if (r < 0)
+					log_warn_errno(r,
+						       "unable to forward %s",
+						       signals_name(sig));
+			}
+			break;
+		}
+	}
+	if (sig < 0)
+		log_warn_errno(sig, "unable to read signals");
+}
+
+/* ---- construction ---- */
+
+struct pid1 *pid1_new(struct config *cfg, char *err, size_t errlen)
+{
+	extern char **environ;
+	static const struct gateway_cbs gw_cbs = {
+	    .finished = gateway_finished_cb,
+	    .changed = gateway_changed_cb,
+	};
+	static const struct agent_cbs agent_cbs = {
+	    .restore_done = restore_done_cb,
+	    .flush_done = flush_done_cb,
+	};
+	struct pid1 *p = calloc(1, sizeof(*p));
+	int r;
+
+	if (!p) {
+		(void)snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	p->cfg = cfg;
+	p->sigfd = -1;
+	p->gateway_code = -1;
+	p->flush_ok = true;
+	p->st.sleep_in_seconds = -1;
+
+	if (getpid() != 1) {
+		/*
+		 * Not PID 1 (docker --init, a test, a laptop): become a child
+		 * subreaper so orphans are still ours to reap.
+		 */
+		if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0) {
+			if (cfg->cli.warn_not_reaper || cfg->cli.subreaper)
+				log_warn_errno(errno,
+					       "not PID 1 and unable to become "
+					       "a subreaper; zombies will not "
+					       "be reaped");
+		} else {
+			log_debug("not PID 1: registered as a child "
+				  "subreaper");
+		}
+	}
+	if (cfg->cli.pdeathsig &&
+	    prctl(PR_SET_PDEATHSIG, cfg->cli.pdeathsig) < 0)
+		log_warn_errno(errno, "unable to set the parent death signal");
+
+	r = signals_setup();
+	if (r < 0) {
+		(void)snprintf(err, errlen, "unable to set up signals: %s",
+			       strerror(-r));
+		goto fail;
+	}
+	p->sigfd = r;
+	p->loop = loop_new();
+	if (!p->loop) {
+		(void)snprintf(err, errlen,
+			       "unable to create the event loop: "
+			       "%s",
+			       strerror(errno));
+		goto fail;
+	}
+	r = loop_fd_add(p->loop, p->sigfd, EPOLLIN, signal_cb, p);
+	if (r < 0) {
+		(void)snprintf(err, errlen, "unable to watch signals: %s",
+			       strerror(-r));
+		goto fail;
+	}
+	p->kill_timer = loop_timer_new(p->loop, kill_timer_cb, p);
+	p->gwp = (struct gateway_params){
+	    .argv = cfg->gateway_argv,
+	    .envp = environ,
+	    .restart = cfg->restart,
+	    .max_restarts = cfg->max_restarts,
+	    .stop_timeout_ms = cfg->stop_timeout_ms,
+	    .group_signals = cfg->cli.group_signals,
+	    .tty_foreground = cfg->tini_mode,
+	};
+	p->gw = gateway_new(p->loop, &p->gwp, &gw_cbs, p);
+	p->agent = agent_new(p->loop, cfg, &p->st, &agent_cbs, p);
+	if (!p->kill_timer || !p->gw || !p->agent) {
+		(void)snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	return p;
+fail:
+	pid1_free(p);
+	return NULL;
+}
+
+int pid1_run(struct pid1 *p)
+{
+	int r;
+
+	p->st.restoring = true;
+	r = agent_start(p->agent);
+	if (r < 0) {
+		log_err_errno(r, "unable to start the sync agent");
+		return EXIT_INTERNAL;
+	}
+	r = loop_run(p->loop);
+	if (r < 0) {
+		log_err_errno(r, "event loop failed");
+		return EXIT_INTERNAL;
+	}
+	log_info("exiting with code %d", r);
+	return r;
+}
+
+void pid1_free(struct pid1 *p)
+{
+	if (!p)
+		return;
+	agent_free(p->agent);
+	gateway_free(p->gw);
+	loop_timer_free(p->kill_timer);
+	if (p->loop && p->sigfd >= 0)
+		(void)loop_fd_del(p->loop, p->sigfd);
+	loop_free(p->loop);
+	if (p->sigfd >= 0)
+		(void)close(p->sigfd);
+	free(p);
+}

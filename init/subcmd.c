@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: MIT */
+#include "init/subcmd.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "init/cleanup.h"
+#include "init/config.h"
+#include "init/log.h"
+#include "supervisor/launch.h"
+
+static const struct subcmd subcmds[] = {
+    {"check-config", subcmd_check_config},
+};
+
+const struct subcmd *subcmd_find(const char *name)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(subcmds); i++)
+		if (strcmp(name, subcmds[i].name) == 0)
+			return &subcmds[i];
+	return NULL;
+}
+
+int subcmd_check_config(int argc, char **argv)
+{
+	extern char **environ;
+	struct config cfg;
+	char err[CONFIG_ERR_MAX];
+	char path[PATH_MAX];
+	int r;
+
+	if (argc > 1) {
+		log_err("check-config: unexpected argument '%s'", argv[1]);
+		return EXIT_CONFIG;
+	}
+	memset(&cfg, 0, sizeof(cfg));
+	r = config_load(&cfg, environ, true, err, sizeof(err));
+	if (r < 0) {
+		log_err("configuration: %s", err);
+		config_fini(&cfg);
+		return r == -ENOMEM ? EXIT_INTERNAL : EXIT_CONFIG;
+	}
+	r = config_print(&cfg, STDOUT_FILENO);
+	if (r < 0)
+		log_warn_errno(r, "unable to print the configuration");
+	r = launch_resolve(cfg.gateway_argv[0], environ, path, sizeof(path));
+	if (r < 0)
+		log_warn_errno(r, "gateway command '%s' not found on PATH",
+			       cfg.gateway_argv[0]);
+	config_fini(&cfg);
+	return 0;
+}
