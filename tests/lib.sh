@@ -1,0 +1,154 @@
+# SPDX-License-Identifier: MIT
+# shellcheck shell=bash
+#
+# Shared helpers for the integration tests (TAP on stdout).
+#
+#   source "$(dirname "$0")/../lib.sh"
+#   ok COND-EXIT-STATUS "name"     ; ok_cmd "name" cmd...   ; skip_all "why"
+#   is "$got" "$want" "name"
+#   wait_until SECONDS cmd...      poll cmd (10 ms steps) until it succeeds,
+#                                  bounded; returns 1 on timeout
+#   wait_pid_exit PID SECONDS      wait for a process to be gone
+#   free_port                      an unused loopback TCP port
+#   bg_track PID                   killed (group and pid) when the test ends
+#   tmpdir                         $TI_TMP, removed at the end
+#   done_testing                   plan + summary, exit status
+#
+# TI_BIN is the tenant-init under test, TI_HELPERS the test helper binaries.
+# Every server a test starts is tracked with bg_track and killed by PID at
+# exit; every wait has a deadline.
+
+set -uo pipefail
+
+TI_BIN=${TI_BIN:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/build/tenant-init}
+TI_HELPERS=${TI_HELPERS:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/build/tests/helpers}
+TI_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+export TI_BIN TI_HELPERS TI_TOP
+
+_tap_n=0
+_tap_failed=0
+_tracked=()
+
+TI_TMP=$(mktemp -d "${TMPDIR:-/tmp}/ti-test.XXXXXX")
+export TI_TMP
+
+_cleanup() {
+	local p
+	for p in "${_tracked[@]}"; do
+		kill -KILL -- "-$p" 2>/dev/null
+		kill -KILL "$p" 2>/dev/null
+	done
+	for p in "${_tracked[@]}"; do
+		wait "$p" 2>/dev/null
+	done
+	rm -rf "$TI_TMP"
+}
+trap _cleanup EXIT
+
+bg_track() {
+	_tracked+=("$1")
+}
+
+ok() {
+	local status=$1
+	shift
+	_tap_n=$((_tap_n + 1))
+	if [ "$status" -eq 0 ]; then
+		echo "ok $_tap_n - $*"
+	else
+		_tap_failed=$((_tap_failed + 1))
+		echo "not ok $_tap_n - $*"
+	fi
+	return "$status"
+}
+
+ok_cmd() {
+	local name=$1
+	shift
+	"$@"
+	ok $? "$name"
+}
+
+is() {
+	local got=$1 want=$2
+	shift 2
+	if [ "$got" == "$want" ]; then
+		ok 0 "$*"
+	else
+		ok 1 "$*"
+		echo "#   got:  '$got'"
+		echo "#   want: '$want'"
+		return 1
+	fi
+}
+
+skip() {
+	_tap_n=$((_tap_n + 1))
+	echo "ok $_tap_n # SKIP $*"
+}
+
+skip_all() {
+	echo "1..0 # SKIP $*"
+	echo "ok 1 # SKIP $*"
+	exit 0
+}
+
+diag() {
+	echo "# $*"
+}
+
+# wait_until SECONDS cmd... : poll with a deadline (the condition is the
+# event; 10 ms steps only bound the latency of noticing it).
+wait_until() {
+	local limit=$1
+	shift
+	local deadline=$((SECONDS + limit))
+	while ! "$@" 2>/dev/null; do
+		if [ "$SECONDS" -ge "$deadline" ]; then
+			return 1
+		fi
+		sleep 0.01
+	done
+	return 0
+}
+
+_pid_gone() {
+	! kill -0 "$1" 2>/dev/null
+}
+
+wait_pid_exit() {
+	wait_until "$2" _pid_gone "$1"
+}
+
+# An unused loopback port: bind to 0 and read what the kernel gave.
+free_port() {
+	python3 - <<'PY'
+import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])
+s.close()
+PY
+}
+
+# The log of tenant-init under ASan also carries sanitizer reports: a test
+# that reads a log should check it holds none.
+no_sanitizer_report() {
+	! grep -qE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$1"
+}
+
+done_testing() {
+	echo "1..$_tap_n"
+	echo "# $((_tap_n - _tap_failed)) passed, $_tap_failed failed"
+	[ "$_tap_failed" -eq 0 ]
+}
+
+# run_pid1 ARGS... : run tenant-init as PID 1 of a new PID namespace
+# (with its own /proc), in the foreground; the exit status is tenant-init's.
+run_pid1() {
+	unshare --pid --fork --mount-proc --kill-child -- "$TI_BIN" "$@"
+}
+
+have_unshare_pid() {
+	unshare --pid --fork --mount-proc -- true 2>/dev/null
+}
