@@ -18,6 +18,7 @@
 #include "init/signals.h"
 #include "supervisor/agent.h"
 #include "supervisor/gateway.h"
+#include "supervisor/gwenv.h"
 #include "supervisor/status.h"
 
 /* How long the last phase waits for killed processes to be reaped. */
@@ -46,6 +47,7 @@ struct pid1 {
 	int sigfd;
 	struct tenant_status st;
 	struct gateway_params gwp;
+	char **gw_env; /* the gateway's environment, built at prepare */
 	struct gateway *gw;
 	struct agent *agent;
 	struct loop_timer *kill_timer;
@@ -225,6 +227,26 @@ static void gateway_changed_cb(void *ctx, enum gateway_state state)
 	    state == GW_STATE_BACKOFF || state == GW_STATE_STOPPING;
 }
 
+/*
+ * Everything between "the data directory is restored" and "the gateway may
+ * start": the gateway's environment (and, as they land, the decrypted key
+ * and openclaw.json). Returns 0, or -errno after logging why; the tenant
+ * then stops with exit 78 (a configuration it cannot run with).
+ */
+static int prepare_gateway(struct pid1 *p)
+{
+	extern char **environ;
+
+	gwenv_free(p->gw_env);
+	p->gw_env = gwenv_build(environ, NULL, NULL, NULL);
+	if (!p->gw_env) {
+		log_err_errno(errno, "unable to build the gateway environment");
+		return -errno;
+	}
+	p->gwp.envp = p->gw_env;
+	return 0;
+}
+
 static void restore_done_cb(void *ctx, bool ok)
 {
 	struct pid1 *p = ctx;
@@ -234,6 +256,11 @@ static void restore_done_cb(void *ctx, bool ok)
 		return;
 	if (!ok) {
 		/* Only a shutdown abandons the restore; it is under way. */
+		return;
+	}
+	if (prepare_gateway(p) < 0) {
+		p->st.config_invalid = true;
+		shutdown_begin(p, STOP_CONFIG);
 		return;
 	}
 	set_phase(p, PHASE_RUNNING);
@@ -322,7 +349,6 @@ static void signal_cb(void *ctx, int fd, uint32_t events)
 
 struct pid1 *pid1_new(struct config *cfg, char *err, size_t errlen)
 {
-	extern char **environ;
 	static const struct gateway_cbs gw_cbs = {
 	    .finished = gateway_finished_cb,
 	    .changed = gateway_changed_cb,
@@ -438,5 +464,6 @@ void pid1_free(struct pid1 *p)
 	loop_free(p->loop);
 	if (p->sigfd >= 0)
 		(void)close(p->sigfd);
+	gwenv_free(p->gw_env);
 	free(p);
 }
