@@ -162,6 +162,27 @@ static void redact(char *buf, size_t cap)
 	}
 }
 
+/*
+ * A message cut by truncation may end in the first bytes of a secret that
+ * the redaction pass can no longer recognise: drop any such tail.
+ */
+static void cut_partial_secret(char *buf)
+{
+	size_t len = strlen(buf);
+
+	for (size_t i = 0; i < log_cfg.nsecrets; i++) {
+		const struct log_secret *s = &log_cfg.secrets[i];
+		for (size_t k = s->len - 1; k > 0; k--) {
+			if (k <= len &&
+			    memcmp(buf + len - k, s->value, k) == 0) {
+				len -= k;
+				buf[len] = '\0';
+				break;
+			}
+		}
+	}
+}
+
 static void write_all(int fd, const char *buf, size_t len)
 {
 	while (len > 0) {
@@ -238,6 +259,8 @@ static void vlog(enum log_level level, int err, const char *fmt, va_list ap)
 	n = vsnprintf(msg, sizeof(msg), fmt, ap);
 	if (n < 0)
 		return;
+	if ((size_t)n >= sizeof(msg))
+		cut_partial_secret(msg);
 	if (err != 0 && (size_t)n < sizeof(msg))
 		(void)snprintf(msg + n, sizeof(msg) - (size_t)n, ": %s",
 			       strerror(err < 0 ? -err : err));

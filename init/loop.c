@@ -279,13 +279,12 @@ static void fire_timers(struct loop *loop)
 	loop->gen++;
 	for (;;) {
 		struct loop_timer *due = NULL;
-		for (struct loop_timer *t = loop->timers; t; t = t->next) {
+		/* Earliest deadline first among those due. */
+		for (struct loop_timer *t = loop->timers; t; t = t->next)
 			if (t->deadline && t->deadline <= now &&
-			    t->gen < loop->gen) {
+			    t->gen < loop->gen &&
+			    (!due || t->deadline < due->deadline))
 				due = t;
-				break;
-			}
-		}
 		if (!due)
 			break;
 		due->deadline = 0;
