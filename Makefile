@@ -131,6 +131,11 @@ lint:
 		{ echo "lint: exit()/die() outside setup code"; exit 1; }
 	@echo "  LINT    ok"
 
+# Benchmarks (not tests): figures go to bench/RESULTS.md.
+bench: all helpers
+	$(Q)tests/deps.sh ensure
+	$(Q)bench/run.sh
+
 deps:
 	tests/deps.sh install
 
