@@ -60,6 +60,8 @@ HELPER_SRCS := $(sort $(wildcard tests/helpers/*.c))
 HELPER_BINS := $(HELPER_SRCS:tests/helpers/%.c=$(BUILD)/tests/helpers/%)
 BIN	  := $(BUILD)/tenant-init
 
+.SECONDARY:
+
 .PHONY: all test check asan install uninstall demo e2e bench fuzz format \
 	format-check lint deps clean unit-bins helpers
 
