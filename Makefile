@@ -108,12 +108,16 @@ check: all unit-bins helpers
 	$(Q)$(MAKE) --no-print-directory format-check lint
 	$(Q)TI_BUILD=$(BUILD) TI_ASAN_BUILD=build/asan tests/run.sh
 
+MANDIR	?= $(PREFIX)/share/man
+
 install: $(BIN)
-	install -d $(DESTDIR)$(PREFIX)/sbin
+	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(MANDIR)/man8
 	install -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/sbin/tenant-init
+	install -m 0644 docs/tenant-init.8 $(DESTDIR)$(MANDIR)/man8/tenant-init.8
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/sbin/tenant-init
+	rm -f $(DESTDIR)$(MANDIR)/man8/tenant-init.8
 
 FORMAT_FILES = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
 
