@@ -505,6 +505,12 @@ static void scrub(struct ctx *c, json_t *node, char *path, size_t plen,
 				continue;
 			}
 			m = managed_match(c, json_string_value(v), &exact);
+			if (!m && !redact && is_credential_key(key))
+				log_warn("openclaw.json: %s is a plaintext "
+					 "credential (synced as is); a "
+					 "SecretRef keeps it out of the data "
+					 "directory",
+					 path);
 			if (!m)
 				continue;
 			(*hits)++;
