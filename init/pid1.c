@@ -250,9 +250,11 @@ static int prepare_key(struct pid1 *p, char **entry)
 	if (kr == KEYS_ERR_BLOB_READ)
 		log_err_errno(errno, "stored API key %s: %s", where,
 			      keys_strerror(kr));
-	else if (kr != KEYS_OK)
-		log_err("stored API key%s%s: %s", where[0] ? " " : "", where,
+	else if (kr == KEYS_ERR_NO_BLOB)
+		log_err("stored API key (searched %s): %s", where,
 			keys_strerror(kr));
+	else if (kr != KEYS_OK)
+		log_err("stored API key %s: %s", where, keys_strerror(kr));
 	if (kr != KEYS_OK)
 		return -EINVAL;
 	if (!key.value) {
