@@ -201,8 +201,12 @@ secret_vars=(R2_ACCESS_KEY_ID=r2-id-123 R2_SECRET_ACCESS_KEY=r2-secret-456
 	R2_ENDPOINT=http://127.0.0.1:9 R2_BUCKET_NAME=bkt
 	R2_USER_PREFIX=u1 AWS_SECRET_ACCESS_KEY=aws-secret-789
 	AWS_ACCESS_KEY_ID=aws-id ENCRYPTION_SECRET_FILE="$TI_TMP/secret-file")
+# file:// sync wins over R2_*: the storage variables are present (and must
+# be scrubbed) without any network storage being involved.
+mkdir -p "$TI_TMP/remote"
 if have_unshare_pid; then
-	ti "${secret_vars[@]}" OPENCLAW_GATEWAY_TOKEN=gw-tok-1 \
+	ti "${secret_vars[@]}" TENANT_SYNC_URL="file://$TI_TMP/remote" \
+		OPENCLAW_GATEWAY_TOKEN=gw-tok-1 \
 		TELEGRAM_BOT_TOKEN=123:tg LANG=C.UTF-8 TZ=UTC \
 		NODE_OPTIONS=--max-old-space-size=512 \
 		unshare --pid --fork --mount-proc --kill-child -- \
@@ -222,7 +226,8 @@ if have_unshare_pid; then
 	! grep -qE 'r2-secret-456|aws-secret-789' "$logs/pid1.env" "$logs/pid1"
 	ok $? "storage secrets appear nowhere"
 	grep -v '^POE_API_KEY=' "$logs/pid1.env" >"$logs/pid1.env.rest"
-	no_leak "as PID 1" "$logs/pid1" "$logs/pid1.env.rest" "$data"
+	no_leak "as PID 1" "$logs/pid1" "$logs/pid1.env.rest" "$data" \
+		"$TI_TMP/remote"
 	[ -z "${TI_ASAN:-}" ] || {
 		no_sanitizer_report "$logs/pid1"
 		ok $? "no sanitizer report"
