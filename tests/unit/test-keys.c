@@ -30,8 +30,8 @@ static const struct {
      "01/geE0WETlHqw7vw7bp5HtZTgbrwOeGoXiqf4kW4X1fuqkbApKjHUPTkX5OzAE=",
      "pb-KnownAnswer-0001"},
     {KEY_FORMAT_POECLAW,
-     "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
-     NULL, "EvEzbnmNOA0FoACQox67IVb3fgWTIwVsF+NeLi+pqhPD6m0p7Q96m3W50bhx3TI=",
+     "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", NULL,
+     "EvEzbnmNOA0FoACQox67IVb3fgWTIwVsF+NeLi+pqhPD6m0p7Q96m3W50bhx3TI=",
      "pb-KnownAnswer-0002"},
     {KEY_FORMAT_PBKDF2, "p\xc3\xa4ssw\xc3\xb6rd-\xc3\xbc", "vultrino-salt",
      "29VFr0esVhBL2aU5uI8/0TJ5qUXjQ0VAT2wcKa6JmLxkzMdb6tNnP7DHiPIL+/c=",
@@ -248,11 +248,11 @@ static void test_errors(void)
 	is_int(dec(v, KEY_FORMAT_POECLAW, "wrong-secret", NULL, &out),
 	       KEYS_ERR_AUTH, "wrong secret: tag mismatch");
 	ok(out.value == NULL, "nothing handed back on failure");
-	is_int(keys_blob_decrypt(v, strlen(v), KEY_FORMAT_POECLAW, &empty,
-				 NULL, &out),
+	is_int(keys_blob_decrypt(v, strlen(v), KEY_FORMAT_POECLAW, &empty, NULL,
+				 &out),
 	       KEYS_ERR_EMPTY_SECRET, "empty secret");
-	is_int(keys_blob_decrypt(v, strlen(v), KEY_FORMAT_POECLAW, &none,
-				 NULL, &out),
+	is_int(keys_blob_decrypt(v, strlen(v), KEY_FORMAT_POECLAW, &none, NULL,
+				 &out),
 	       KEYS_ERR_NO_SECRET, "no secret");
 	is_int(dec(v, KEY_FORMAT_POECLAW, "s\xc3\xa9same", NULL, &out),
 	       KEYS_ERR_SECRET_NOT_ASCII, "non-ASCII secret for poeclaw");
@@ -284,9 +284,9 @@ static void test_errors(void)
 	{
 		char text[256];
 		(void)snprintf(text, sizeof(text), "\n  %s \r\n", v);
-		is_int(dec(text, KEY_FORMAT_POECLAW, "short-secret", NULL,
-			   &out),
-		       KEYS_OK, "surrounding whitespace is ignored");
+		is_int(
+		    dec(text, KEY_FORMAT_POECLAW, "short-secret", NULL, &out),
+		    KEYS_OK, "surrounding whitespace is ignored");
 		secret_free(&out);
 	}
 	blob = poeclaw_raw("k", (const unsigned char *)"", 0);
@@ -299,21 +299,21 @@ static void test_errors(void)
 	free(blob);
 	{
 		struct secret s = sec("k");
-		is_int(keys_blob_encrypt("", 0, KEY_FORMAT_V1, &s, NULL,
-					 &blob),
+		is_int(keys_blob_encrypt("", 0, KEY_FORMAT_V1, &s, NULL, &blob),
 		       KEYS_ERR_INPUT, "encrypt refuses an empty key");
 		is_int(keys_blob_encrypt("a\tb", 3, KEY_FORMAT_V1, &s, NULL,
 					 &blob),
 		       KEYS_ERR_INPUT, "encrypt refuses control characters");
-		is_int(keys_blob_encrypt("abc", 3, KEY_FORMAT_POECLAW,
-					 &(struct secret){(char *)"\xc3\xa9",
-							  2},
-					 NULL, &blob),
-		       KEYS_ERR_SECRET_NOT_ASCII,
-		       "encrypt poeclaw refuses a non-ASCII secret");
+		is_int(
+		    keys_blob_encrypt("abc", 3, KEY_FORMAT_POECLAW,
+				      &(struct secret){(char *)"\xc3\xa9", 2},
+				      NULL, &blob),
+		    KEYS_ERR_SECRET_NOT_ASCII,
+		    "encrypt poeclaw refuses a non-ASCII secret");
 		is_int(keys_blob_encrypt("abc", 3, KEY_FORMAT_V1, &empty, NULL,
 					 &blob),
-		       KEYS_ERR_EMPTY_SECRET, "encrypt refuses an empty secret");
+		       KEYS_ERR_EMPTY_SECRET,
+		       "encrypt refuses an empty secret");
 	}
 	{
 		char big[KEYS_BLOB_MAX + 8];

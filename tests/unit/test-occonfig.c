@@ -26,9 +26,8 @@
 #define AN_KEY	 "sk-ant-anthropic-0001"
 #define CF_KEY	 "cf-ai-gateway-key-0001"
 
-static const char *const all_secrets[] = {POE_KEY,  GW_TOKEN, TG_TOKEN,
-					  DC_TOKEN, SB_TOKEN, SA_TOKEN,
-					  AN_KEY,   CF_KEY};
+static const char *const all_secrets[] = {
+    POE_KEY, GW_TOKEN, TG_TOKEN, DC_TOKEN, SB_TOKEN, SA_TOKEN, AN_KEY, CF_KEY};
 
 static struct config cfg;
 
@@ -174,7 +173,8 @@ static void test_first_boot_poe(void)
 	       "two proxies");
 	is_str(str_at(j, "gateway.controlUi.allowedOrigins.0"),
 	       "https://a.example", "allowed origins");
-	ok(json_is_true(at(j, "gateway.http.endpoints.chatCompletions.enabled")),
+	ok(json_is_true(
+	       at(j, "gateway.http.endpoints.chatCompletions.enabled")),
 	   "chat completions enabled");
 	is_str(str_at(j, "models.providers.poe.baseUrl"),
 	       "https://api.poe.com/v1", "poe base URL");
@@ -322,8 +322,8 @@ static const char legacy[] =
     "\"" POE_KEY "\",\n"
     "             \"api\": \"openai-completions\", \"models\": [{\"id\": "
     "\"Mine\", \"name\": \"Mine\"}]},\n"
-    "    \"cf-ai-gw-openai\": {\"baseUrl\": \"https://x\", \"apiKey\": \"" CF_KEY
-    "\",\n"
+    "    \"cf-ai-gw-openai\": {\"baseUrl\": \"https://x\", \"apiKey\": "
+    "\"" CF_KEY "\",\n"
     "             \"api\": \"openai-completions\", \"models\": [{\"id\": "
     "\"m\", \"name\": \"m\"}]}\n"
     "  }},\n"
@@ -418,8 +418,7 @@ static void test_user_choices(void)
 	/* a string model is the user's choice too */
 	j = render(&p, "{\"agents\":{\"defaults\":{\"model\":\"x/y\"}}}", NULL,
 		   NULL, &rc);
-	is_str(str_at(j, "agents.defaults.model"), "x/y",
-	       "string model kept");
+	is_str(str_at(j, "agents.defaults.model"), "x/y", "string model kept");
 	json_decref(j);
 	/* ... but CF_AI_GATEWAY_MODEL names the model: enforced */
 	cfg.openclaw.cf_ai_gateway_model = (char *)"openai/gpt-4o";
