@@ -7,6 +7,7 @@
 #include "supervisor/occonfig.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -15,6 +16,7 @@
 #include <jansson.h>
 
 #include "init/cleanup.h"
+#include "init/log.h"
 #include "tests/tap.h"
 
 #define POE_KEY	 "pb-decrypted-POE-key-0001"
@@ -632,6 +634,14 @@ int main(void)
 		perror("mkdtemp");
 		return 1;
 	}
+	/* Everything occonfig logs goes to a file that is checked at the end.
+	 */
+	char logpath[64];
+	int logfd;
+
+	(void)snprintf(logpath, sizeof(logpath), "%s.log", tmp);
+	logfd = open(logpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	log_set_fd(logfd);
 	test_first_boot_minimal();
 	test_first_boot_poe();
 	test_first_boot_everything();
@@ -640,6 +650,24 @@ int main(void)
 	test_user_choices();
 	test_malformed();
 	test_apply();
+	log_reset();
+	(void)close(logfd);
+	{
+		FILE *f = fopen(logpath, "r");
+		char line[1024];
+		size_t lines = 0, leaks = 0;
+
+		while (f && fgets(line, sizeof(line), f)) {
+			lines++;
+			if (!no_secret_in(line))
+				leaks++;
+		}
+		if (f)
+			fclose(f);
+		ok(lines > 5, "occonfig logged (%zu lines)", lines);
+		is_int(leaks, 0, "no secret value in any log line");
+		(void)unlink(logpath);
+	}
 	{
 		char cmd[300];
 		(void)snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
