@@ -559,9 +559,52 @@ static void scrub(struct ctx *c, json_t *node, char *path, size_t plen,
 
 /* ---- render ---- */
 
+/* Does every real in the tree survive printing with prec digits? */
+static bool reals_fit(json_t *n, int prec)
+{
+	const char *key;
+	json_t *v;
+	size_t i;
+
+	if (json_is_real(n)) {
+		char buf[64];
+		double d = json_real_value(n);
+		(void)snprintf(buf, sizeof(buf), "%.*g", prec, d);
+		return strtod(buf, NULL) == d;
+	}
+	if (json_is_object(n)) {
+		json_object_foreach(n, key, v)
+		{
+			if (!reals_fit(v, prec))
+				return false;
+		}
+	} else if (json_is_array(n)) {
+		json_array_foreach(n, i, v)
+		{
+			if (!reals_fit(v, prec))
+				return false;
+		}
+	}
+	return true;
+}
+
+/*
+ * jansson prints reals with 17 digits, which turns a user's 0.7 into
+ * 0.69999999999999996. The fewest digits (15..17) that reproduce every
+ * real of the file exactly keep what the user (or JSON.stringify) wrote.
+ */
+static int real_precision(json_t *root)
+{
+	for (int p = 15; p < 17; p++)
+		if (reals_fit(root, p))
+			return p;
+	return 17;
+}
+
 static char *dump(json_t *root)
 {
-	char *s = json_dumps(root, JSON_FLAGS);
+	char *s = json_dumps(
+	    root, JSON_FLAGS | JSON_REAL_PRECISION(real_precision(root)));
 	char *out;
 	size_t n;
 
@@ -602,14 +645,15 @@ int occonfig_render(const struct occonfig_params *p, const char *existing,
 		 */
 		old = json_loadb(existing, len, 0, &jerr);
 		if (!old) {
+			enum json_error_code code = json_error_code(&jerr);
 			(void)snprintf(
 			    err, errlen, "%d:%d: not strict JSON (%s)",
 			    jerr.line, jerr.column,
-			    json_error_code(&jerr) == json_error_out_of_memory
-				? "out of memory"
-				: "syntax error; JSON5 comments "
-				  "or unquoted keys are not "
-				  "supported");
+			    code == json_error_out_of_memory ? "out of memory"
+			    : code == json_error_numeric_overflow
+				? "a number beyond 64-bit integers"
+				: "syntax error; JSON5 comments or unquoted "
+				  "keys are not supported");
 			return json_error_code(&jerr) ==
 				       json_error_out_of_memory
 				   ? -ENOMEM

@@ -471,6 +471,31 @@ static void test_user_choices(void)
 	json_decref(j);
 }
 
+static void test_numbers(void)
+{
+	struct occonfig_params p;
+	char *text = NULL;
+	json_t *j;
+	int rc;
+
+	reset();
+	p = params(false);
+	j = render(&p, "{\"ui\": {\"t\": 0.7, \"w\": [0.3, 2.5, 1e300]}}",
+		   &text, NULL, &rc);
+	ok(text && strstr(text, "0.7") && !strstr(text, "0.6999") &&
+	       strstr(text, "0.3") && !strstr(text, "0.2999"),
+	   "user reals printed as written");
+	ok(json_real_value(at(j, "ui.w.2")) == 1e300, "1e300 exact");
+	json_decref(j);
+	free(text);
+	j = render(&p, "{\"ui\": {\"t\": 0.30000000000000004}}", &text, NULL,
+		   &rc);
+	ok(json_real_value(at(j, "ui.t")) == 0.1 + 0.2,
+	   "a 17-digit real survives exactly");
+	json_decref(j);
+	free(text);
+}
+
 static void test_malformed(void)
 {
 	struct occonfig_params p;
@@ -483,6 +508,7 @@ static void test_malformed(void)
 	    "\"string\"",
 	    "",
 	    "{\"a\": 1} trailing",
+	    "{\"a\": 123456789012345678901234}",
 	};
 
 	reset();
@@ -648,6 +674,7 @@ int main(void)
 	test_anthropic_only();
 	test_legacy_merge();
 	test_user_choices();
+	test_numbers();
 	test_malformed();
 	test_apply();
 	log_reset();
