@@ -108,6 +108,12 @@ check: all unit-bins helpers
 	$(Q)$(MAKE) --no-print-directory format-check lint
 	$(Q)TI_BUILD=$(BUILD) TI_ASAN_BUILD=build/asan tests/run.sh
 
+# The real OpenClaw gateway (Node 26 + openclaw from npm, cached once).
+e2e: all helpers
+	$(Q)tests/deps.sh ensure
+	$(Q)TI_BUILD=$(BUILD) TI_ONLY='^e2e/' TI_SKIP_ASAN=1 TI_SKIP_VALGRIND=1 \
+		tests/run.sh
+
 MANDIR	?= $(PREFIX)/share/man
 
 install: $(BIN)

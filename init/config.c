@@ -1220,6 +1220,81 @@ static int parse_keys(struct config *cfg, const struct env *e, char *err,
 		       &cfg->api_key_salt);
 }
 
+/* OpenClaw 2026.9.6's dmPolicy values (channels.*.dmPolicy). */
+static bool dm_policy_ok(const char *v)
+{
+	return !v || strcmp(v, "pairing") == 0 || strcmp(v, "allowlist") == 0 ||
+	       strcmp(v, "open") == 0 || strcmp(v, "disabled") == 0;
+}
+
+/* Characters allowed in a URL path segment we build (AI Gateway ids). */
+static bool url_segment_ok(const char *v)
+{
+	return v && *v &&
+	       strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+			 "0123456789-_.") == strlen(v);
+}
+
+/*
+ * Combinations the first-boot config cannot be made from. The old scripts
+ * warned and went on; a tenant then came up without its channel or model,
+ * so these are configuration errors here.
+ */
+static int check_openclaw(const struct openclaw_env *o, char *err,
+			  size_t errlen)
+{
+	const char *m = o->cf_ai_gateway_model;
+	const char *slash;
+
+	if (!dm_policy_ok(o->telegram_dm_policy))
+		return fail(err, errlen,
+			    "TELEGRAM_DM_POLICY: '%s': expected pairing, "
+			    "allowlist, open or disabled",
+			    o->telegram_dm_policy);
+	if (!dm_policy_ok(o->discord_dm_policy))
+		return fail(err, errlen,
+			    "DISCORD_DM_POLICY: '%s': expected pairing, "
+			    "allowlist, open or disabled",
+			    o->discord_dm_policy);
+	if (!o->slack_bot_token != !o->slack_app_token)
+		return fail(err, errlen,
+			    "%s: SLACK_BOT_TOKEN and SLACK_APP_TOKEN must be "
+			    "set together (Slack Socket Mode needs both)",
+			    o->slack_bot_token ? "SLACK_APP_TOKEN"
+					       : "SLACK_BOT_TOKEN");
+	if (o->anthropic_base_url &&
+	    strncmp(o->anthropic_base_url, "https://", 8) != 0 &&
+	    strncmp(o->anthropic_base_url, "http://", 7) != 0)
+		return fail(err, errlen,
+			    "ANTHROPIC_BASE_URL: '%s': expected an http(s):// "
+			    "URL",
+			    o->anthropic_base_url);
+	if (!m)
+		return 0;
+	slash = strchr(m, '/');
+	if (!slash || slash == m || !slash[1] ||
+	    strspn(m, "abcdefghijklmnopqrstuvwxyz0123456789-") !=
+		(size_t)(slash - m))
+		return fail(
+		    err, errlen,
+		    "CF_AI_GATEWAY_MODEL: '%s': expected PROVIDER/MODEL "
+		    "(like workers-ai/@cf/meta/llama-3.3-70b-instruct-"
+		    "fp8-fast)",
+		    m);
+	if (!o->cloudflare_ai_gateway_api_key)
+		return fail(err, errlen,
+			    "CF_AI_GATEWAY_MODEL: needs "
+			    "CLOUDFLARE_AI_GATEWAY_API_KEY");
+	if (!url_segment_ok(o->cf_ai_gateway_account_id) ||
+	    !url_segment_ok(o->cf_ai_gateway_gateway_id))
+		return fail(
+		    err, errlen,
+		    "CF_AI_GATEWAY_MODEL: needs CF_AI_GATEWAY_ACCOUNT_ID "
+		    "and CF_AI_GATEWAY_GATEWAY_ID (letters, digits, "
+		    "'-', '_', '.')");
+	return 0;
+}
+
 static int parse_openclaw(struct config *cfg, const struct env *e, char *err,
 			  size_t errlen)
 {
@@ -1271,7 +1346,8 @@ static int parse_openclaw(struct config *cfg, const struct env *e, char *err,
 		return fail(err, errlen,
 			    "OPENCLAW_DEV_MODE: '%s': expected true or false",
 			    dev);
-	return 0;
+	cfg->openclaw.dev_mode_set = dev != NULL;
+	return check_openclaw(&cfg->openclaw, err, errlen);
 }
 
 static int parse_core(struct config *cfg, const struct env *e, char *err,

@@ -87,6 +87,7 @@ struct openclaw_env {
 	char *allowed_origins;
 	char *trusted_proxies;
 	bool dev_mode;
+	bool dev_mode_set; /* OPENCLAW_DEV_MODE given (true or false) */
 	char *telegram_bot_token;
 	char *telegram_dm_policy;
 	char *telegram_dm_allow_from;

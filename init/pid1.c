@@ -3,12 +3,14 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "init/cleanup.h"
@@ -19,6 +21,8 @@
 #include "supervisor/agent.h"
 #include "supervisor/gateway.h"
 #include "supervisor/gwenv.h"
+#include "supervisor/keys.h"
+#include "supervisor/occonfig.h"
 #include "supervisor/status.h"
 
 /* How long the last phase waits for killed processes to be reaped. */
@@ -228,23 +232,113 @@ static void gateway_changed_cb(void *ctx, enum gateway_state state)
 }
 
 /*
+ * The stored API key: decrypted into an "ENV=key" entry for the gateway's
+ * environment (*entry, wiped by the caller). The encryption secret is
+ * wiped as soon as it has been used: nothing needs it again.
+ */
+static int prepare_key(struct pid1 *p, char **entry)
+{
+	struct config *cfg = p->cfg;
+	struct secret key = {NULL, 0};
+	char where[PATH_MAX + 64];
+	enum keys_result kr;
+	int r = 0;
+
+	*entry = NULL;
+	kr = keys_load(cfg, NULL, &key, where, sizeof(where));
+	secret_free(&cfg->encryption_secret);
+	if (kr == KEYS_ERR_BLOB_READ)
+		log_err_errno(errno, "stored API key %s: %s", where,
+			      keys_strerror(kr));
+	else if (kr == KEYS_ERR_NO_BLOB)
+		log_err("stored API key (searched %s): %s", where,
+			keys_strerror(kr));
+	else if (kr != KEYS_OK)
+		log_err("stored API key %s: %s", where, keys_strerror(kr));
+	if (kr != KEYS_OK)
+		return -EINVAL;
+	if (!key.value) {
+		log_info("no stored API key (looked in %s)", where);
+		return 0;
+	}
+	/* From here on the key is never written to a log line. */
+	(void)log_secret_add(key.value, key.len);
+	if (asprintf(entry, "%s=%s", cfg->api_key_env, key.value) < 0) {
+		*entry = NULL;
+		r = -ENOMEM;
+	} else {
+		log_info("decrypted the stored API key from %s; the gateway "
+			 "gets it as $%s",
+			 where, cfg->api_key_env);
+	}
+	secret_free(&key);
+	return r;
+}
+
+/*
+ * openclaw.json in the data directory. In tini mode a missing data
+ * directory means the command is not an OpenClaw gateway (tenant-init used
+ * as a plain init): nothing is written. In gateway mode it is created.
+ */
+static int prepare_config(struct pid1 *p)
+{
+	struct config *cfg = p->cfg;
+	const char *kval = gwenv_get(p->gw_env, cfg->api_key_env);
+	struct occonfig_params op = {
+	    .cfg = cfg,
+	    .api_key_env = kval && *kval ? cfg->api_key_env : NULL,
+	    .api_key_value = kval && *kval ? kval : NULL,
+	    /* TENANT_GATEWAY_USER is resolved by the policy; until then the
+	     * files keep tenant-init's owner. */
+	    .uid = (uid_t)-1,
+	    .gid = (gid_t)-1,
+	};
+	char err[CONFIG_ERR_MAX];
+	struct stat st;
+	int r;
+
+	if (cfg->tini_mode &&
+	    (stat(cfg->state_dir, &st) < 0 || !S_ISDIR(st.st_mode))) {
+		log_info("tini mode and no data directory %s: openclaw.json "
+			 "not written",
+			 cfg->state_dir);
+		return 0;
+	}
+	r = occonfig_apply(cfg->state_dir, &op, !cfg->tini_mode, err,
+			   sizeof(err));
+	if (r < 0)
+		log_err("openclaw.json: %s", err);
+	return r;
+}
+
+/*
  * Everything between "the data directory is restored" and "the gateway may
- * start": the gateway's environment (and, as they land, the decrypted key
- * and openclaw.json). Returns 0, or -errno after logging why; the tenant
- * then stops with exit 78 (a configuration it cannot run with).
+ * start": the decrypted key, the gateway's environment and openclaw.json.
+ * Returns 0, or -errno after logging why; the tenant then stops with exit
+ * 78 (a configuration it cannot run with).
  */
 static int prepare_gateway(struct pid1 *p)
 {
 	extern char **environ;
+	char *extra[2] = {NULL, NULL};
+	int r;
 
+	r = prepare_key(p, &extra[0]);
+	if (r < 0)
+		return r;
 	gwenv_free(p->gw_env);
-	p->gw_env = gwenv_build(environ, NULL, NULL, NULL);
-	if (!p->gw_env) {
-		log_err_errno(errno, "unable to build the gateway environment");
-		return -errno;
+	p->gw_env = gwenv_build(environ, extra, NULL, NULL);
+	r = p->gw_env ? 0 : -errno;
+	if (extra[0]) {
+		explicit_bzero(extra[0], strlen(extra[0]));
+		free(extra[0]);
+	}
+	if (r < 0) {
+		log_err_errno(r, "unable to build the gateway environment");
+		return r;
 	}
 	p->gwp.envp = p->gw_env;
-	return 0;
+	return prepare_config(p);
 }
 
 static void restore_done_cb(void *ctx, bool ok)

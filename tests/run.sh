@@ -7,6 +7,7 @@
 #   unit tests, ASan      build/asan/tests/test-*
 #   integration           tests/integration/*.sh      (release binary)
 #   integration, ASan     tests/integration/*.sh      (ASan binary)
+#   e2e                   tests/e2e/*.sh              (release binary, real OpenClaw)
 #
 # TI_ONLY=regex limits the suites by name; TI_SKIP_ASAN=1 and
 # TI_SKIP_VALGRIND=1 drop those passes (for quick local iterations only).
@@ -95,6 +96,14 @@ if [ -z "${TI_SKIP_ASAN:-}" ]; then
 			bash "$t"
 	done
 fi
+# End to end with the real OpenClaw gateway: once, against the release
+# binary (a minute or two; ASan would only slow the gateway's boot).
+for t in tests/e2e/*.sh; do
+	[ -f "$t" ] || continue
+	run_suite "e2e/$(basename "$t" .sh)" env \
+		TI_BIN="$top/$build/tenant-init" TI_HELPERS="$top/$build/tests/helpers" \
+		bash "$t"
+done
 
 echo
 if [ ${#failed_suites[@]} -gt 0 ]; then
