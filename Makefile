@@ -62,7 +62,7 @@ BIN	  := $(BUILD)/tenant-init
 
 .SECONDARY:
 
-.PHONY: all test check asan install uninstall demo e2e bench fuzz format \
+.PHONY: all test check asan clang install uninstall demo e2e bench fuzz format \
 	format-check lint deps clean unit-bins helpers
 
 all: $(BIN)
@@ -105,6 +105,7 @@ test:
 
 check: all unit-bins helpers
 	$(Q)$(MAKE) --no-print-directory VARIANT=asan all unit-bins
+	$(Q)$(MAKE) --no-print-directory CC=clang BUILD=build/clang all
 	$(Q)$(MAKE) --no-print-directory format-check lint
 	$(Q)TI_BUILD=$(BUILD) TI_ASAN_BUILD=build/asan tests/run.sh
 

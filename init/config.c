@@ -1327,7 +1327,8 @@ static int parse_openclaw(struct config *cfg, const struct env *e, char *err,
 	const char *dev = env_get(e, "OPENCLAW_DEV_MODE");
 
 	for (size_t i = 0; i < ARRAY_SIZE(vars); i++) {
-		char **slot = (char **)((char *)&cfg->openclaw + vars[i].off);
+		char **slot =
+		    (char **)(void *)((char *)&cfg->openclaw + vars[i].off);
 		const char *v = env_get(e, vars[i].name);
 		if (!v)
 			continue;
