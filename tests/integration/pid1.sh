@@ -214,8 +214,11 @@ ok $? "-p SIGKILL: tenant-init is killed when its parent dies"
 
 # --- secrets are scrubbed from the environment -------------------------------
 
+printf 'poe-key-value\n' | ENCRYPTION_SECRET=enc-secret-value-789 "$TI_BIN" encrypt-key \
+	>"$TI_TMP/key.enc" 2>/dev/null
 R2_ACCESS_KEY_ID=AKIDTEST R2_SECRET_ACCESS_KEY=r2-secret-value-123 CF_ACCOUNT_ID=abc123 \
 	AWS_SECRET_ACCESS_KEY=aws-secret-value-456 ENCRYPTION_SECRET=enc-secret-value-789 \
+	TENANT_API_KEY_FILE="$TI_TMP/key.enc" OPENCLAW_STATE_DIR="$TI_TMP/state" \
 	TENANT_SYNC_URL=file://$TI_TMP/bucket \
 	start_pid1 "$TI_TMP/env.ti" -- sh -c "tr '\\0' '\\n' < /proc/self/environ > '$TI_TMP/child.env'; exec sleep 1000"
 wait_until 10 test -s "$TI_TMP/child.env"
@@ -223,6 +226,8 @@ ok $? "the child wrote its environment"
 ok_cmd "no secret name or value reaches the child" bash -c \
 	"! grep -E 'R2_|AWS_SECRET|ENCRYPTION_|secret-value' '$TI_TMP/child.env'"
 ok_cmd "ordinary variables still reach the child" grep -q '^PATH=' "$TI_TMP/child.env"
+ok_cmd "the decrypted key reaches the child under TENANT_API_KEY_ENV" \
+	grep -qx 'POE_API_KEY=poe-key-value' "$TI_TMP/child.env"
 tr '\0' '\n' <"/proc/$TI_PID/environ" >"$TI_TMP/pid1.env" 2>/dev/null
 ok_cmd "PID 1's own /proc/1/environ no longer shows the secret values" bash -c \
 	"test -s '$TI_TMP/pid1.env' && ! grep -E 'secret-value|AKIDTEST' '$TI_TMP/pid1.env'"
