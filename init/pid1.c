@@ -16,6 +16,7 @@
 #include "init/loop.h"
 #include "init/reap.h"
 #include "init/signals.h"
+#include "policy/policy.h"
 #include "supervisor/agent.h"
 #include "supervisor/gateway.h"
 #include "supervisor/gwenv.h"
@@ -51,6 +52,7 @@ struct pid1 {
 	struct gateway *gw;
 	struct agent *agent;
 	struct loop_timer *kill_timer;
+	struct policy_prog *policy; /* the gateway's sandbox, or NULL */
 
 	enum phase phase;
 	enum stop_reason reason;
@@ -238,13 +240,29 @@ static int prepare_gateway(struct pid1 *p)
 	extern char **environ;
 
 	gwenv_free(p->gw_env);
-	p->gw_env = gwenv_build(environ, NULL, NULL, NULL);
+	p->gw_env =
+	    gwenv_build(environ, p->policy ? policy_env_extra(p->policy) : NULL,
+			p->policy ? policy_env_keep_cb : NULL, p->policy);
 	if (!p->gw_env) {
 		log_err_errno(errno, "unable to build the gateway environment");
 		return -errno;
 	}
 	p->gwp.envp = p->gw_env;
 	return 0;
+}
+
+/*
+ * With a gateway user, the restored data directory (and whatever prepare
+ * wrote into it) becomes that user's: the gateway must be able to write
+ * its own state. A failure is logged; the gateway may still manage.
+ */
+static void own_data_dir(struct pid1 *p)
+{
+	uid_t uid;
+	gid_t gid;
+
+	if (p->policy && policy_gateway_owner(p->policy, &uid, &gid))
+		(void)policy_chown_tree(p->cfg->state_dir, uid, gid);
 }
 
 static void restore_done_cb(void *ctx, bool ok)
@@ -263,6 +281,7 @@ static void restore_done_cb(void *ctx, bool ok)
 		shutdown_begin(p, STOP_CONFIG);
 		return;
 	}
+	own_data_dir(p);
 	set_phase(p, PHASE_RUNNING);
 	gateway_handle(p->gw, GW_EV_START);
 }
@@ -433,10 +452,30 @@ fail:
 	return NULL;
 }
 
+void pid1_set_policy(struct pid1 *p, struct policy_prog *prog)
+{
+	p->policy = prog;
+	if (!prog)
+		return;
+	p->gwp.pre_exec = policy_apply_cb;
+	p->gwp.pre_exec_ctx = prog;
+	if (policy_command(prog))
+		p->gwp.argv = policy_command(prog);
+	policy_log_summary(prog);
+}
+
 int pid1_run(struct pid1 *p)
 {
 	int r;
 
+	/* Before anything starts: the agent may need 127.0.0.1 too. */
+	if (p->policy && policy_wants_loopback(p->policy)) {
+		r = policy_loopback_up();
+		if (r > 0)
+			log_info("network: brought the loopback interface up");
+		else if (r < 0)
+			log_warn_errno(r, "network: loopback interface not up");
+	}
 	p->st.restoring = true;
 	r = agent_start(p->agent);
 	if (r < 0) {
@@ -465,5 +504,6 @@ void pid1_free(struct pid1 *p)
 	if (p->sigfd >= 0)
 		(void)close(p->sigfd);
 	gwenv_free(p->gw_env);
+	policy_prog_free(p->policy);
 	free(p);
 }
