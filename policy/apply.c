@@ -195,9 +195,10 @@ static bool resolve_group(const char *s, gid_t *gid)
 static const char *user_where(const struct policy *pol, char *buf, size_t cap)
 {
 	if (pol->user_line == 0)
-		return "TENANT_GATEWAY_USER";
-	(void)snprintf(buf, cap, "%s:%u: [gateway] user", pol->source,
-		       pol->user_line);
+		(void)snprintf(buf, cap, "TENANT_GATEWAY_USER");
+	else
+		(void)snprintf(buf, cap, "%s:%u: [gateway] user", pol->source,
+			       pol->user_line);
 	return buf;
 }
 
@@ -439,11 +440,22 @@ static int compile_caps(struct policy_prog *prog, char *err, size_t errlen)
 
 /* ---- seccomp ---- */
 
+/*
+ * SECCOMP_RET_KILL_PROCESS and SECCOMP_RET_LOG need Linux 4.14 (libseccomp
+ * API level 3). Below that (or under valgrind, which hides seccomp(2)
+ * from libseccomp's probe) killing falls back to the calling thread.
+ */
+static bool have_kill_process(void)
+{
+	return seccomp_api_get() >= 3;
+}
+
 static uint32_t scmp_action(enum policy_action a)
 {
 	switch (a) {
 	case POLICY_ACTION_KILL:
-		return SCMP_ACT_KILL_PROCESS;
+		return have_kill_process() ? SCMP_ACT_KILL_PROCESS
+					   : SCMP_ACT_KILL;
 	case POLICY_ACTION_LOG:
 		return SCMP_ACT_LOG;
 	case POLICY_ACTION_ERRNO:
@@ -506,6 +518,15 @@ static int compile_seccomp(struct policy_prog *prog, char *err, size_t errlen)
 				    pol->allow.v[i].s);
 	if (pol->syscalls.n == 0)
 		return 0;
+	if (pol->action == POLICY_ACTION_LOG && !have_kill_process())
+		return perr(err, errlen,
+			    "%s: [seccomp] action: 'log' needs Linux 4.14 or "
+			    "later",
+			    pol->source);
+	if (!have_kill_process())
+		log_warn("seccomp: this kernel cannot kill a whole process "
+			 "from a filter; a foreign-architecture syscall kills "
+			 "the calling thread");
 	ctx = seccomp_init(SCMP_ACT_ALLOW);
 	if (!ctx)
 		return nomem(err, errlen);
@@ -516,7 +537,8 @@ static int compile_seccomp(struct policy_prog *prog, char *err, size_t errlen)
 	 * otherwise be a way around the deny list.
 	 */
 	r = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH,
-			     SCMP_ACT_KILL_PROCESS);
+			     have_kill_process() ? SCMP_ACT_KILL_PROCESS
+						 : SCMP_ACT_KILL);
 	if (r < 0)
 		return perr(err, errlen,
 			    "seccomp: unable to set the bad-arch "

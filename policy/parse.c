@@ -542,8 +542,12 @@ static int parse_words(struct parse_state *st, enum key_id id,
 		if (k->word == W_CAP)
 			for (char *c = word; *c; c++)
 				*c = (char)tolower((unsigned char)*c);
-		if (words_find(w, word) && k->word != W_GLOB)
+		if (words_find(w, word)) {
+			/* deny globs may repeat the built-in ones */
+			if (k->word == W_GLOB)
+				continue;
 			return perr(st, k, "'%s' is listed twice", word);
+		}
 		if (words_push(w, word, n, st->lineno) < 0)
 			return oom(st);
 	}
@@ -813,13 +817,29 @@ static int handler_cb(void *user, const char *section, const char *name,
 	    strcmp(section, keys[st->last_key].section) == 0 &&
 	    strncmp(name, keys[st->last_key].name, strlen(name)) == 0) {
 		const struct key_def *k = &keys[st->last_key];
+		char buf[INI_MAX_LINE];
+		char *c;
+
 		if (k->type != T_WORDS && k->type != T_SET)
 			return perr(st, k,
 				    "indented line read as a continuation of "
 				    "'%s' (only lists continue; remove the "
 				    "indentation)",
 				    k->name);
-		return parse_value(st, (enum key_id)st->last_key, value);
+		/*
+		 * inih 55 strips " ;" comments from key lines but not from
+		 * continuation lines (later releases do): strip them here so
+		 * both read alike.
+		 */
+		(void)snprintf(buf, sizeof(buf), "%s", value);
+		for (c = buf; (c = strchr(c, ';')) != NULL; c++)
+			if (c > buf && is_blank(c[-1])) {
+				*c = '\0';
+				break;
+			}
+		for (c = buf + strlen(buf); c > buf && is_blank(c[-1]); c--)
+			c[-1] = '\0';
+		return parse_value(st, (enum key_id)st->last_key, buf);
 	}
 	if (!*section)
 		return perr(st, NULL, "'%s' is outside any [section]", name);
