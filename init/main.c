@@ -18,6 +18,7 @@
 #include "init/log.h"
 #include "init/pid1.h"
 #include "init/subcmd.h"
+#include "policy/policy.h"
 
 #ifndef TENANT_INIT_VERSION
 #define TENANT_INIT_VERSION "0.0.0-dev"
@@ -65,6 +66,7 @@ static int run(int argc, char **argv)
 	char err[CONFIG_ERR_MAX];
 	const char *what = NULL;
 	struct pid1 *p;
+	struct policy_prog *pol = NULL;
 	int r;
 
 	memset(&cfg, 0, sizeof(cfg));
@@ -94,12 +96,20 @@ static int run(int argc, char **argv)
 		config_fini(&cfg);
 		return r == -ENOMEM ? EXIT_INTERNAL : EXIT_CONFIG;
 	}
+	r = policy_boot(&cfg, environ, &pol, err, sizeof(err));
+	if (r < 0) {
+		log_err("policy: %s", err);
+		config_fini(&cfg);
+		return r == -ENOMEM ? EXIT_INTERNAL : EXIT_CONFIG;
+	}
 	p = pid1_new(&cfg, err, sizeof(err));
 	if (!p) {
 		log_err("%s", err);
+		policy_prog_free(pol);
 		config_fini(&cfg);
 		return EXIT_INTERNAL;
 	}
+	pid1_set_policy(p, pol);
 	r = pid1_run(p);
 	pid1_free(p);
 	config_fini(&cfg);

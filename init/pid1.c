@@ -18,6 +18,7 @@
 #include "init/loop.h"
 #include "init/reap.h"
 #include "init/signals.h"
+#include "policy/policy.h"
 #include "supervisor/agent.h"
 #include "supervisor/gateway.h"
 #include "supervisor/gwenv.h"
@@ -55,6 +56,7 @@ struct pid1 {
 	struct gateway *gw;
 	struct agent *agent;
 	struct loop_timer *kill_timer;
+	struct policy_prog *policy; /* the gateway's sandbox, or NULL */
 
 	enum phase phase;
 	enum stop_reason reason;
@@ -288,8 +290,7 @@ static int prepare_config(struct pid1 *p)
 	    .cfg = cfg,
 	    .api_key_env = kval && *kval ? cfg->api_key_env : NULL,
 	    .api_key_value = kval && *kval ? kval : NULL,
-	    /* TENANT_GATEWAY_USER is resolved by the policy; until then the
-	     * files keep tenant-init's owner. */
+	    /* Owned by the gateway's user when the policy names one. */
 	    .uid = (uid_t)-1,
 	    .gid = (gid_t)-1,
 	};
@@ -297,6 +298,8 @@ static int prepare_config(struct pid1 *p)
 	struct stat st;
 	int r;
 
+	if (p->policy)
+		(void)policy_gateway_owner(p->policy, &op.uid, &op.gid);
 	if (cfg->tini_mode &&
 	    (stat(cfg->state_dir, &st) < 0 || !S_ISDIR(st.st_mode))) {
 		log_info("tini mode and no data directory %s: openclaw.json "
@@ -320,18 +323,39 @@ static int prepare_config(struct pid1 *p)
 static int prepare_gateway(struct pid1 *p)
 {
 	extern char **environ;
-	char *extra[2] = {NULL, NULL};
+	char *const *set = p->policy ? policy_env_extra(p->policy) : NULL;
+	_cleanup_free_ char **extra = NULL;
+	char *key = NULL;
+	size_t n = 0;
 	int r;
 
-	r = prepare_key(p, &extra[0]);
+	r = prepare_key(p, &key);
 	if (r < 0)
 		return r;
+	/*
+	 * The entries meant for the gateway: the decrypted key first, so that
+	 * a policy "set" of the same name cannot replace it, then the policy's
+	 * own "set" values. Pointers only; gwenv_build copies them.
+	 */
+	for (char *const *e = set; e && *e; e++)
+		n++;
+	extra = calloc(n + 2, sizeof(*extra));
+	if (extra) {
+		size_t i = 0;
+		if (key)
+			extra[i++] = key;
+		for (char *const *e = set; e && *e; e++)
+			extra[i++] = *e;
+	}
 	gwenv_free(p->gw_env);
-	p->gw_env = gwenv_build(environ, extra, NULL, NULL);
-	r = p->gw_env ? 0 : -errno;
-	if (extra[0]) {
-		explicit_bzero(extra[0], strlen(extra[0]));
-		free(extra[0]);
+	p->gw_env = extra ? gwenv_build(environ, extra,
+					p->policy ? policy_env_keep_cb : NULL,
+					p->policy)
+			  : NULL;
+	r = p->gw_env ? 0 : -ENOMEM;
+	if (key) {
+		explicit_bzero(key, strlen(key));
+		free(key);
 	}
 	if (r < 0) {
 		log_err_errno(r, "unable to build the gateway environment");
@@ -339,6 +363,20 @@ static int prepare_gateway(struct pid1 *p)
 	}
 	p->gwp.envp = p->gw_env;
 	return prepare_config(p);
+}
+
+/*
+ * With a gateway user, the restored data directory (and whatever prepare
+ * wrote into it) becomes that user's: the gateway must be able to write
+ * its own state. A failure is logged; the gateway may still manage.
+ */
+static void own_data_dir(struct pid1 *p)
+{
+	uid_t uid;
+	gid_t gid;
+
+	if (p->policy && policy_gateway_owner(p->policy, &uid, &gid))
+		(void)policy_chown_tree(p->cfg->state_dir, uid, gid);
 }
 
 static void restore_done_cb(void *ctx, bool ok)
@@ -357,6 +395,7 @@ static void restore_done_cb(void *ctx, bool ok)
 		shutdown_begin(p, STOP_CONFIG);
 		return;
 	}
+	own_data_dir(p);
 	set_phase(p, PHASE_RUNNING);
 	gateway_handle(p->gw, GW_EV_START);
 }
@@ -527,10 +566,30 @@ fail:
 	return NULL;
 }
 
+void pid1_set_policy(struct pid1 *p, struct policy_prog *prog)
+{
+	p->policy = prog;
+	if (!prog)
+		return;
+	p->gwp.pre_exec = policy_apply_cb;
+	p->gwp.pre_exec_ctx = prog;
+	if (policy_command(prog))
+		p->gwp.argv = policy_command(prog);
+	policy_log_summary(prog);
+}
+
 int pid1_run(struct pid1 *p)
 {
 	int r;
 
+	/* Before anything starts: the agent may need 127.0.0.1 too. */
+	if (p->policy && policy_wants_loopback(p->policy)) {
+		r = policy_loopback_up();
+		if (r > 0)
+			log_info("network: brought the loopback interface up");
+		else if (r < 0)
+			log_warn_errno(r, "network: loopback interface not up");
+	}
 	p->st.restoring = true;
 	r = agent_start(p->agent);
 	if (r < 0) {
@@ -559,5 +618,6 @@ void pid1_free(struct pid1 *p)
 	if (p->sigfd >= 0)
 		(void)close(p->sigfd);
 	gwenv_free(p->gw_env);
+	policy_prog_free(p->policy);
 	free(p);
 }

@@ -21,6 +21,15 @@ struct pid1;
  */
 struct pid1 *pid1_new(struct config *cfg, char *err, size_t errlen);
 
+struct policy_prog;
+
+/*
+ * Hand over the compiled sandbox policy (owned from now on; NULL = none):
+ * the gateway's pre-exec hook, environment filter and command, the
+ * loopback, the data directory's owner.
+ */
+void pid1_set_policy(struct pid1 *p, struct policy_prog *prog);
+
 /* Run until the tenant stops; returns the process exit code. */
 int pid1_run(struct pid1 *p);
 

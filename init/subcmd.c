@@ -10,6 +10,7 @@
 #include "init/cleanup.h"
 #include "init/config.h"
 #include "init/log.h"
+#include "policy/policy.h"
 #include "supervisor/keys.h"
 #include "supervisor/launch.h"
 
@@ -32,6 +33,8 @@ int subcmd_check_config(int argc, char **argv)
 	struct config cfg;
 	char err[CONFIG_ERR_MAX];
 	char path[PATH_MAX];
+	struct policy_prog *pol = NULL;
+	const char *argv0;
 	int r;
 
 	if (argc > 1) {
@@ -45,13 +48,24 @@ int subcmd_check_config(int argc, char **argv)
 		config_fini(&cfg);
 		return r == -ENOMEM ? EXIT_INTERNAL : EXIT_CONFIG;
 	}
+	r = policy_boot(&cfg, environ, &pol, err, sizeof(err));
+	if (r < 0) {
+		log_err("policy: %s", err);
+		config_fini(&cfg);
+		return r == -ENOMEM ? EXIT_INTERNAL : EXIT_CONFIG;
+	}
 	r = config_print(&cfg, STDOUT_FILENO);
 	if (r < 0)
 		log_warn_errno(r, "unable to print the configuration");
-	r = launch_resolve(cfg.gateway_argv[0], environ, path, sizeof(path));
+	if (pol && (r = policy_print(pol, STDOUT_FILENO)) < 0)
+		log_warn_errno(r, "unable to print the policy");
+	argv0 = pol && policy_command(pol) ? policy_command(pol)[0]
+					   : cfg.gateway_argv[0];
+	r = launch_resolve(argv0, environ, path, sizeof(path));
 	if (r < 0)
 		log_warn_errno(r, "gateway command '%s' not found on PATH",
-			       cfg.gateway_argv[0]);
+			       argv0);
+	policy_prog_free(pol);
 	config_fini(&cfg);
 	return 0;
 }

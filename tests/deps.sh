@@ -20,7 +20,7 @@ APT_PACKAGES=(
 	libnl-idiag-3-dev libcurl4-openssl-dev libexpat1-dev libjansson-dev
 	libssl-dev libmicrohttpd-dev libsqlite3-dev
 	# tests
-	valgrind perl iproute2 util-linux procps curl sqlite3 python3
+	valgrind perl iproute2 util-linux procps curl sqlite3 python3 passwd
 	python3-yaml python3-toml rclone tini dumb-init catatonit
 	ca-certificates
 )

@@ -1,0 +1,196 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Making the data directory the gateway user's own (chown -R), done by
+ * PID 1 after the restore and before the gateway starts.
+ *
+ * The tree may hold what an earlier gateway run left behind on a
+ * persistent volume, so the walk trusts nothing in it: it goes through
+ * directory descriptors (openat with O_NOFOLLOW), never follows a symlink
+ * (the link itself is lchown'ed), stays on the directory's filesystem, and
+ * does not chown what would hand the gateway more than its own data: a
+ * regular file with several links (a hard link to a file elsewhere, such
+ * as /etc/shadow on the same filesystem), device nodes, sockets, fifos.
+ */
+#include "policy/policy.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "init/cleanup.h"
+#include "init/log.h"
+
+/* Deeper than any real data directory; bounds descriptors and stack. */
+#define MAX_DEPTH 128
+
+struct walk {
+	uid_t uid;
+	gid_t gid;
+	dev_t dev;
+	int first_err;
+	char path[PATH_MAX];
+};
+
+static void note_err(struct walk *w, int e, const char *what)
+{
+	log_warn_errno(e, "unable to %s %s", what, w->path);
+	if (!w->first_err)
+		w->first_err = -e;
+}
+
+static bool owned(const struct walk *w, const struct stat *st)
+{
+	return st->st_uid == w->uid && st->st_gid == w->gid;
+}
+
+static void walk_dir(struct walk *w, int dfd, unsigned depth);
+
+static void walk_entry(struct walk *w, int dfd, const char *name,
+		       unsigned depth)
+{
+	struct stat st;
+
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		note_err(w, errno, "stat");
+		return;
+	}
+	if (st.st_dev != w->dev) {
+		log_warn("not changing the owner of %s: another filesystem",
+			 w->path);
+		return;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		_cleanup_close_ int fd = -1;
+		struct stat st2;
+
+		fd = openat(dfd, name,
+			    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0 || fstat(fd, &st2) < 0) {
+			note_err(w, errno, "open");
+			return;
+		}
+		/* Replaced between the stat and the open: leave it. */
+		if (st2.st_ino != st.st_ino || st2.st_dev != st.st_dev)
+			return;
+		if (!owned(w, &st2) && fchown(fd, w->uid, w->gid) < 0)
+			note_err(w, errno, "change the owner of");
+		walk_dir(w, fd, depth + 1);
+		return;
+	}
+	if (S_ISREG(st.st_mode) && st.st_nlink > 1 && !owned(w, &st)) {
+		log_warn("not changing the owner of %s: it has %lu links (a "
+			 "hard link to a file elsewhere?)",
+			 w->path, (unsigned long)st.st_nlink);
+		return;
+	}
+	if (!S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode)) {
+		log_warn("not changing the owner of %s: not a regular file, "
+			 "directory or symlink",
+			 w->path);
+		return;
+	}
+	if (!owned(w, &st) &&
+	    fchownat(dfd, name, w->uid, w->gid, AT_SYMLINK_NOFOLLOW) < 0)
+		note_err(w, errno, "change the owner of");
+}
+
+static void walk_dir(struct walk *w, int dfd, unsigned depth)
+{
+	size_t base = strlen(w->path);
+	int fd2;
+	DIR *d;
+	struct dirent *de;
+
+	if (depth > MAX_DEPTH) {
+		log_warn("not descending into %s: deeper than %d levels",
+			 w->path, MAX_DEPTH);
+		return;
+	}
+	fd2 = fcntl(dfd, F_DUPFD_CLOEXEC, 3);
+	if (fd2 < 0) {
+		note_err(w, errno, "open");
+		return;
+	}
+	d = fdopendir(fd2);
+	if (!d) {
+		(void)close(fd2);
+		note_err(w, errno, "open");
+		return;
+	}
+	while ((errno = 0, de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 ||
+		    strcmp(de->d_name, "..") == 0)
+			continue;
+		if ((size_t)snprintf(w->path + base, sizeof(w->path) - base,
+				     "/%s",
+				     de->d_name) >= sizeof(w->path) - base) {
+			w->path[base] = '\0';
+			note_err(w, ENAMETOOLONG, "walk");
+			continue;
+		}
+		walk_entry(w, dfd, de->d_name, depth);
+		w->path[base] = '\0';
+	}
+	if (errno)
+		note_err(w, errno, "read");
+	(void)closedir(d);
+}
+
+/* mkdir -p: parents 0755 (root's), the directory itself 0700. */
+static int make_dirs(const char *dir)
+{
+	char buf[PATH_MAX];
+	size_t n = strlen(dir);
+
+	if (n == 0 || n >= sizeof(buf))
+		return -ENAMETOOLONG;
+	memcpy(buf, dir, n + 1);
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(buf, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+int policy_chown_tree(const char *dir, uid_t uid, gid_t gid)
+{
+	_cleanup_close_ int fd = -1;
+	struct walk w = {.uid = uid, .gid = gid};
+	struct stat st;
+	int r;
+
+	if (strlen(dir) >= sizeof(w.path))
+		return -ENAMETOOLONG;
+	/* The top is the operator's path: a symlink there is followed. */
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT) {
+		r = make_dirs(dir);
+		if (r < 0) {
+			log_warn_errno(r, "unable to create %s", dir);
+			return r;
+		}
+		fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	}
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		r = -errno;
+		log_warn_errno(r, "unable to open %s", dir);
+		return r;
+	}
+	w.dev = st.st_dev;
+	memcpy(w.path, dir, strlen(dir) + 1);
+	if (!owned(&w, &st) && fchown(fd, uid, gid) < 0)
+		note_err(&w, errno, "change the owner of");
+	walk_dir(&w, fd, 0);
+	return w.first_err;
+}
