@@ -38,6 +38,10 @@ chown "$GW_USER:" "$HOME_DIR"
 mkdir -p "$DATA/restored"
 echo '{}' >"$DATA/restored/state.json"
 
+# A real stored key: a secret without its blob is a configuration error.
+printf 'poe-key-visible\n' | ENCRYPTION_SECRET=encryption-LEAK \
+	"$TI_BIN" encrypt-key >"$TI_TMP/key.enc" 2>/dev/null
+
 # /root is 0700: the gateway user reaches the cache through a bind mount
 # inside the test's own mount namespace, never through /root.
 timeout -k 5 300 unshare --mount --net --pid --fork --mount-proc \
@@ -53,6 +57,7 @@ timeout -k 5 300 unshare --mount --net --pid --fork --mount-proc \
 	CF_ACCOUNT_ID=cf-LEAK AWS_ACCESS_KEY_ID=aws-id-LEAK \
 	AWS_SECRET_ACCESS_KEY=aws-secret-LEAK \
 	ENCRYPTION_SECRET=encryption-LEAK TENANT_API_KEY_SALT=salt-LEAK \
+	TENANT_API_KEY_FILE="$TI_TMP/key.enc" \
 	bash -c 'mount --bind "$0" "$1" && exec "$2"' \
 	"$CACHE" "$OC" "$TI_BIN" >"$TI_TMP/ti.out" 2>"$TI_TMP/ti.err" &
 UNSHARE=$!

@@ -26,7 +26,12 @@ DATA=$TI_TMP/data
 REMOTE=$TI_TMP/remote
 mkdir -p "$DATA" "$REMOTE"
 
+# A real stored key: a secret without its blob is a configuration error.
+printf 'poe-key-visible\n' | ENCRYPTION_SECRET=encryption-secret-LEAK \
+	"$TI_BIN" encrypt-key >"$TI_TMP/key.enc" 2>/dev/null
+
 BASE_ENV=(
+	TENANT_API_KEY_FILE="$TI_TMP/key.enc"
 	PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 	HOME=/root LANG=C.UTF-8
 	OPENCLAW_STATE_DIR="$DATA"
