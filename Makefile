@@ -116,15 +116,25 @@ e2e: all helpers
 		tests/run.sh
 
 MANDIR	?= $(PREFIX)/share/man
+SYSCONFDIR ?= /etc
 
+# The policy file installed is the built-in policy written out; an image
+# edits it (or sets TENANT_GATEWAY_USER) rather than starting from nothing.
 install: $(BIN)
-	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(MANDIR)/man8
+	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(MANDIR)/man8 \
+		$(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(SYSCONFDIR)/tenant-init
 	install -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/sbin/tenant-init
 	install -m 0644 docs/tenant-init.8 $(DESTDIR)$(MANDIR)/man8/tenant-init.8
+	install -m 0644 docs/tenant-init-policy.5 \
+		$(DESTDIR)$(MANDIR)/man5/tenant-init-policy.5
+	install -m 0644 images/policy.ini \
+		$(DESTDIR)$(SYSCONFDIR)/tenant-init/policy.ini
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/sbin/tenant-init
 	rm -f $(DESTDIR)$(MANDIR)/man8/tenant-init.8
+	rm -f $(DESTDIR)$(MANDIR)/man5/tenant-init-policy.5
+	rm -f $(DESTDIR)$(SYSCONFDIR)/tenant-init/policy.ini
 
 FORMAT_FILES = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
 

@@ -47,7 +47,7 @@
  * The default seccomp deny list, modelled on Docker's default profile
  * (which allows these only with capabilities the gateway never has) and
  * trimmed to what a Node gateway that runs arbitrary tools can live
- * without. Documented, with the reasoning, in policy/README.md. The
+ * without. Documented, with the reasoning, in docs/policy.md. The
  * kernel refuses most of them anyway without capabilities; the filter is
  * the second wall, and it also closes the ones that need no capability at
  * all (ptrace of a same-uid process, userfaultfd, perf_event_open,
