@@ -10,10 +10,12 @@
 #include "init/cleanup.h"
 #include "init/config.h"
 #include "init/log.h"
+#include "supervisor/health.h"
 #include "supervisor/launch.h"
 
 static const struct subcmd subcmds[] = {
     {"check-config", subcmd_check_config},
+    {"health", health_cmd},
 };
 
 const struct subcmd *subcmd_find(const char *name)
