@@ -168,7 +168,9 @@ static void tick_cb(void *ctx)
 	now = loop_now_ms();
 	idle = now - d->last_activity_ms;
 	if (d->prm.limit_ms != DURATION_NEVER && idle >= d->prm.limit_ms) {
-		config_duration_format(idle, buf, sizeof(buf));
+		/* Whole seconds read best: "sleeping after 1h idle". */
+		config_duration_format(idle >= 1000 ? idle - idle % 1000 : idle,
+				       buf, sizeof(buf));
 		log_info("sleeping after %s idle", buf);
 		d->prm.expired(d->prm.ctx, idle);
 		return;
