@@ -2,7 +2,9 @@
 #include "supervisor/probe.h"
 
 #include <curl/curl.h>
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -510,6 +512,48 @@ static void round_cb(void *ctx)
 
 /* ---- life cycle ---- */
 
+#define FD_SNAP_MAX 1024
+
+/* The set of open descriptors below FD_SNAP_MAX (a bitmap). */
+static void fd_snapshot(uint64_t set[FD_SNAP_MAX / 64])
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+
+	memset(set, 0, FD_SNAP_MAX / 8);
+	if (!d)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		int fd = atoi(e->d_name);
+		if (e->d_name[0] == '.' || fd == dirfd(d) || fd >= FD_SNAP_MAX)
+			continue;
+		set[fd / 64] |= 1ull << (fd % 64);
+	}
+	(void)closedir(d);
+}
+
+/*
+ * curl_multi_init() opens a socketpair (its wakeup channel) without
+ * close-on-exec, and offers no hook to create it ourselves: mark whatever
+ * it opened. launch.c closes stray descriptors before exec anyway; this
+ * keeps the rule "every fd is CLOEXEC" true in PID 1 itself.
+ */
+static CURLM *multi_init_cloexec(void)
+{
+	uint64_t before[FD_SNAP_MAX / 64], after[FD_SNAP_MAX / 64];
+	CURLM *m;
+
+	fd_snapshot(before);
+	m = curl_multi_init();
+	fd_snapshot(after);
+	for (int fd = 0; fd < FD_SNAP_MAX; fd++) {
+		uint64_t bit = 1ull << (fd % 64);
+		if ((after[fd / 64] & bit) && !(before[fd / 64] & bit))
+			(void)fcntl(fd, F_SETFD, FD_CLOEXEC);
+	}
+	return m;
+}
+
 struct probe *probe_new(struct loop *loop, const struct probe_params *params)
 {
 	struct probe *p = calloc(1, sizeof(*p));
@@ -536,7 +580,7 @@ struct probe *probe_new(struct loop *loop, const struct probe_params *params)
 		errno = ENOMEM;
 		return NULL;
 	}
-	p->multi = curl_multi_init();
+	p->multi = multi_init_cloexec();
 	p->curl_timer = loop_timer_new(loop, curl_timer_cb, p);
 	p->round_timer = loop_timer_new(loop, round_cb, p);
 	if (!p->multi || !p->curl_timer || !p->round_timer)
