@@ -131,6 +131,26 @@ s.close()
 PY
 }
 
+# Every tenant-init binds TENANT_HEALTH_LISTEN (0.0.0.0:18790 by default)
+# and a busy address is exit 70: each test gets its own unless it chose.
+export TENANT_HEALTH_LISTEN=${TENANT_HEALTH_LISTEN:-127.0.0.1:$(free_port)}
+
+# ti_pid_below PID: the host pid of the tenant-init at or below PID (a
+# backgrounded run_pid1 runs it as subshell -> unshare -> tenant-init).
+ti_pid_below() {
+	local p=$1 bin
+	bin=$(readlink -f "$TI_BIN")
+	for _ in 1 2 3 4; do
+		if [ "$(readlink "/proc/$p/exe" 2>/dev/null)" = "$bin" ]; then
+			echo "$p"
+			return 0
+		fi
+		p=$(pgrep -P "$p" | head -1)
+		[ -n "$p" ] || return 1
+	done
+	return 1
+}
+
 # The log of tenant-init under ASan also carries sanitizer reports: a test
 # that reads a log should check it holds none.
 no_sanitizer_report() {
