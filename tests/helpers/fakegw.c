@@ -246,10 +246,12 @@ int main(int argc, char **argv)
 		(int)getpid(), opt.port);
 	/* SIGTERM is taken synchronously below (all threads block it). */
 	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
+	/* A blocked signal is queued even when ignored: leave it unblocked. */
 	if (opt.ignore_term)
 		signal(SIGTERM, SIG_IGN);
+	else
+		sigaddset(&set, SIGTERM);
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	if (opt.orphans)
 		spawn_orphans(opt.orphans);
