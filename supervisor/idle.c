@@ -38,6 +38,19 @@ struct idle {
 
 /* ---- the connection table (pure) ---- */
 
+/* Open states in which a close or a reset can only come from the client. */
+static bool client_may_end(uint8_t state)
+{
+	return state == TCP_ESTABLISHED || state == TCP_SYN_RECV;
+}
+
+/* States a connection reaches when the client closed it first. */
+static bool client_ended(uint8_t state)
+{
+	return state == TCP_CLOSE_WAIT || state == TCP_LAST_ACK ||
+	       state == TCP_CLOSING;
+}
+
 void idle_table_begin(struct idle_table *t)
 {
 	for (size_t i = 0; i < t->n; i++)
@@ -68,6 +81,7 @@ bool idle_table_feed(struct idle_table *t, const struct sockdiag_sock *s)
 		c = &t->conns[t->n++];
 		*c = (struct idle_conn){
 		    .cookie = s->cookie,
+		    .state = s->state,
 		    .bytes_received = s->bytes_received,
 		    .bytes_acked = s->bytes_acked,
 		    .seen = true,
@@ -75,25 +89,40 @@ bool idle_table_feed(struct idle_table *t, const struct sockdiag_sock *s)
 		return t->primed;
 	}
 	c->seen = true;
+	/* The client closing its connection is activity; our side is not. */
+	moved = client_may_end(c->state) && client_ended(s->state);
+	c->state = s->state;
 	/* A TIME_WAIT entry has no counters: its last ones stay. */
-	if (!s->has_counters)
-		return false;
-	moved = s->bytes_received != c->bytes_received ||
-		s->bytes_acked != c->bytes_acked;
-	c->bytes_received = s->bytes_received;
-	c->bytes_acked = s->bytes_acked;
+	if (s->has_counters) {
+		moved = moved || s->bytes_received != c->bytes_received ||
+			s->bytes_acked != c->bytes_acked;
+		c->bytes_received = s->bytes_received;
+		c->bytes_acked = s->bytes_acked;
+	}
 	return moved && t->primed;
 }
 
-void idle_table_end(struct idle_table *t)
+bool idle_table_end(struct idle_table *t)
 {
 	size_t keep = 0;
+	bool ended = false;
 
-	for (size_t i = 0; i < t->n; i++)
+	for (size_t i = 0; i < t->n; i++) {
 		if (t->conns[i].seen)
 			t->conns[keep++] = t->conns[i];
+		/*
+		 * An open connection that is gone was closed or reset by
+		 * the client: its last request may have come and gone since
+		 * the previous listing. A TIME_WAIT or FIN_WAIT entry timing
+		 * out is not.
+		 */
+		else if (client_may_end(t->conns[i].state))
+			ended = true;
+	}
 	t->n = keep;
+	ended = ended && t->primed;
 	t->primed = true;
+	return ended;
 }
 
 void idle_table_fini(struct idle_table *t)
@@ -141,7 +170,10 @@ static bool measure(struct idle *d)
 		d->sd = NULL;
 		goto fail;
 	}
-	idle_table_end(&d->table);
+	if (idle_table_end(&d->table)) {
+		log_debug("activity: a client closed its connection");
+		d->activity = true;
+	}
 	if (d->warned) {
 		log_info("idle: measuring activity works again");
 		d->warned = false;

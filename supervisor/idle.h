@@ -11,12 +11,17 @@
  *     between two listings and now sits in TIME_WAIT) is activity;
  *   - bytes moving on a known one (tcpi_bytes_received or tcpi_bytes_acked
  *     changed) is activity;
+ *   - the client closing or resetting an open connection is activity (its
+ *     last request may have come and gone between two listings); the
+ *     gateway closing one, or a TIME_WAIT running out, is not;
  *   - an open but silent connection is not;
  *   - tenant-init's own probe connections (loopback peer on a port the
  *     probe owns) never count.
  * The clock starts when the gateway is first ready (idle_start). A listing
- * runs every limit/20, clamped to [250 ms, 5 s], and once more at the
- * deadline; activity is dated to the listing that saw it.
+ * runs every limit/20, clamped to [250 ms, 1 s], and once more at the
+ * deadline; activity is dated to the listing that saw it. A connection
+ * that opens and closes (client first) between two listings, in under a
+ * second, is the one thing not seen.
  */
 #pragma once
 
@@ -30,7 +35,7 @@ struct sockdiag_sock;
 struct tenant_status;
 
 #define IDLE_TICK_MIN_MS 250u
-#define IDLE_TICK_MAX_MS 5000u
+#define IDLE_TICK_MAX_MS 1000u
 
 struct idle_params {
 	uint16_t port;	   /* the gateway port */
@@ -45,6 +50,7 @@ struct idle_params {
 /* Known connections: plain data, so tests can drive it. */
 struct idle_conn {
 	uint64_t cookie;
+	uint8_t state; /* as last listed */
 	uint64_t bytes_received;
 	uint64_t bytes_acked;
 	bool seen; /* in the current listing */
@@ -66,8 +72,11 @@ void idle_table_begin(struct idle_table *t);
  */
 bool idle_table_feed(struct idle_table *t, const struct sockdiag_sock *s);
 
-/* Forget connections the listing no longer showed. */
-void idle_table_end(struct idle_table *t);
+/*
+ * Forget connections the listing no longer showed. Returns true when one of
+ * them was open (closed or reset by the client since: activity).
+ */
+bool idle_table_end(struct idle_table *t);
 
 /* Free the table's memory. */
 void idle_table_fini(struct idle_table *t);

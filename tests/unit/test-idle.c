@@ -28,7 +28,7 @@ static bool listing(struct idle_table *t, const struct sockdiag_sock *s,
 	idle_table_begin(t);
 	for (size_t i = 0; i < n; i++)
 		act |= idle_table_feed(t, &s[i]);
-	idle_table_end(t);
+	act |= idle_table_end(t);
 	return act;
 }
 
@@ -49,14 +49,26 @@ int main(void)
 	s[1] = sock(2, 0, 0);
 	ok(listing(&t, s, 2), "a new connection: activity");
 	is_int(t.n, 2, "two known");
-	ok(!listing(&t, s, 1), "a connection that went away: not activity");
+	ok(listing(&t, s, 1),
+	   "an open connection gone (the client closed it): activity");
 	is_int(t.n, 1, "forgotten");
+	ok(!listing(&t, s, 1), "then quiet");
 	s[1] = sock(2, 0, 0);
 	ok(listing(&t, s, 2), "its cookie again later is new again");
+	s[1].state = TCP_CLOSE_WAIT;
+	ok(listing(&t, s, 2), "the client's FIN (CLOSE_WAIT): activity");
+	s[1].state = TCP_LAST_ACK;
+	ok(!listing(&t, s, 2), "our side closing after it: not again");
+	ok(!listing(&t, s, 1), "and its end: not again");
+	s[1] = sock(4, 0, 0);
+	ok(listing(&t, s, 2), "another connection: new");
+	s[1].state = TCP_FIN_WAIT2;
+	ok(!listing(&t, s, 2), "the gateway closing it (FIN_WAIT2): no");
 	s[1].state = TCP_TIME_WAIT;
 	s[1].has_counters = false;
 	s[1].bytes_received = s[1].bytes_acked = 0;
-	ok(!listing(&t, s, 2), "a known connection entering TIME_WAIT: no");
+	ok(!listing(&t, s, 2), "then TIME_WAIT: no");
+	ok(!listing(&t, s, 1), "the TIME_WAIT running out: no");
 	s[2] = sock(3, 0, 0);
 	s[2].state = TCP_TIME_WAIT;
 	s[2].has_counters = false;

@@ -119,7 +119,7 @@ int main(void)
 	struct sockdiag *sd;
 	struct found f;
 	char data[1000];
-	uint64_t deadline;
+	uint64_t deadline, cookie;
 	uint8_t addr[16] = {127, 0, 0, 1};
 	uint8_t mapped[16] = {0, 0, 0,	  0,	0,   0, 0, 0,
 			      0, 0, 0xff, 0xff, 127, 0, 0, 1};
@@ -180,6 +180,7 @@ int main(void)
 	} while (f.s.bytes_acked != 500 && loop_now_ms() < deadline &&
 		 poll(NULL, 0, 10) == 0);
 	is_int(f.s.bytes_acked, 500, "bytes_acked counts what was sent");
+	cookie = f.s.cookie;
 
 	f = query(sd, (uint16_t)(port == 65535 ? 1 : port + 1), cport);
 	is_int(f.n, 0, "another port lists nothing of ours");
@@ -197,6 +198,7 @@ int main(void)
 	       "a closed connection shows in "
 	       "TIME_WAIT");
 	ok(!f.s.has_counters, "TIME_WAIT carries no counters");
+	ok(f.s.cookie == cookie, "TIME_WAIT keeps the connection's cookie");
 
 	check_ipv6(sd);
 	sockdiag_free(sd);
