@@ -240,17 +240,29 @@ static enum MHD_Result handler_cb(void *cls, struct MHD_Connection *c,
 
 	(void)version;
 	(void)upload_data;
-	(void)con_cls;
 	/*
-	 * Answer on the first call, before any body: nothing here reads a
-	 * request body, and MHD closes a connection whose body was not read.
+	 * Other methods are refused on the first call, before any body is
+	 * read (MHD then closes the connection: nothing here wants a body).
 	 */
-	*upload_data_size = 0;
 	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
-	    strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
+	    strcmp(method, MHD_HTTP_METHOD_HEAD) != 0) {
+		*upload_data_size = 0;
 		return reply(c, MHD_HTTP_METHOD_NOT_ALLOWED,
 			     strdup("method not allowed\n"),
 			     "text/plain; charset=utf-8");
+	}
+	/*
+	 * GET: the first call only announces the request; answering on the
+	 * second, once it is complete, keeps the connection alive.
+	 */
+	if (!*con_cls) {
+		*con_cls = h;
+		return MHD_YES;
+	}
+	if (*upload_data_size) {
+		*upload_data_size = 0; /* a GET body is ignored */
+		return MHD_YES;
+	}
 	if (h->prm.refresh)
 		h->prm.refresh(h->prm.ctx);
 	if (strcmp(url, "/healthz") == 0) {

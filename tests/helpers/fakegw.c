@@ -129,8 +129,15 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c,
 	(void)method;
 	(void)version;
 	(void)data;
-	(void)con_cls;
-	*size = 0;
+	/* Answer once the request is complete: keeps keep-alive working. */
+	if (!*con_cls) {
+		*con_cls = &opt;
+		return MHD_YES;
+	}
+	if (*size) {
+		*size = 0;
+		return MHD_YES;
+	}
 	if (opt.hang_after >= 0 && elapsed() >= opt.hang_after)
 		for (;;)
 			pause(); /* wedged: the one server thread never returns
