@@ -32,7 +32,8 @@ static void collect(void *ctx, const struct sockdiag_sock *s)
 	if (s->remote_port == f->want_remote) {
 		f->n++;
 		f->s = *s;
-	} else {
+	} else if (s->state != TCP_TIME_WAIT) {
+		/* A stray TIME_WAIT of an older socket may share the port. */
 		f->others++;
 	}
 }
