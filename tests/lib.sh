@@ -120,10 +120,29 @@ wait_pid_exit() {
 	wait_until "$2" _pid_gone "$1"
 }
 
-# An unused loopback port: bind to 0 and read what the kernel gave.
+# An unused port for a server. Taken below the ephemeral range, so that
+# no client socket of a busy machine can grab it before the server binds
+# it; bind(0) only when the range leaves no room below it.
 free_port() {
 	python3 - <<'PY'
-import socket
+import random, socket
+lo = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+def free(port):
+    s = socket.socket()
+    try:
+        s.bind(("0.0.0.0", port))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+for _ in range(200):
+    if lo <= 10000:
+        break
+    port = random.randrange(10000, lo)
+    if free(port):
+        print(port)
+        raise SystemExit
 s = socket.socket()
 s.bind(("127.0.0.1", 0))
 print(s.getsockname()[1])
@@ -155,6 +174,18 @@ ti_pid_below() {
 # that reads a log should check it holds none.
 no_sanitizer_report() {
 	! grep -qE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$1"
+}
+
+# diag_logs_if_failed FILE...: after a failure, show the tail of each log
+# (call it right before done_testing; the temp dir is removed at exit).
+diag_logs_if_failed() {
+	local f
+	[ "$_tap_failed" -eq 0 ] && return 0
+	for f in "$@"; do
+		[ -f "$f" ] || continue
+		echo "# ---- $f"
+		tail -n 60 "$f" | sed 's/^/#   /'
+	done
 }
 
 done_testing() {
