@@ -24,8 +24,8 @@ struct tenant_status;
 struct health;
 
 /* Limits (documented in docs/HACKING.md). */
-#define HEALTH_CONN_LIMIT     128
-#define HEALTH_PER_IP_LIMIT   16
+#define HEALTH_CONN_LIMIT     256
+#define HEALTH_PER_IP_LIMIT   8
 #define HEALTH_CONN_MEMORY    (16 * 1024)
 #define HEALTH_CONN_TIMEOUT_S 5
 #define HEALTH_LISTEN_BACKLOG 128
