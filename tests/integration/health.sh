@@ -164,4 +164,5 @@ for mode in --no-endpoints --tcp-only; do
 	is "$?" 0 "$mode: clean exit"
 done
 
+diag_logs_if_failed "$TI_TMP"/*.log
 done_testing

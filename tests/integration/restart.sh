@@ -120,4 +120,5 @@ is "$?" 0 "exit 0"
 no_sanitizer_report "$log"
 ok $? "no sanitizer report"
 
+diag_logs_if_failed "$TI_TMP"/*.log
 done_testing

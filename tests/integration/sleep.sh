@@ -149,4 +149,5 @@ wait "$upid"
 is "$?" 0 "SIGTERM: exit 0"
 ok_cmd "no sleeping message" bash -c "! grep -q 'sleeping after' '$log'"
 
+diag_logs_if_failed "$TI_TMP"/*.log
 done_testing
