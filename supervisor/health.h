@@ -28,7 +28,7 @@ struct health;
 #define HEALTH_PER_IP_LIMIT   8
 #define HEALTH_CONN_MEMORY    (16 * 1024)
 #define HEALTH_CONN_TIMEOUT_S 5
-#define HEALTH_LISTEN_BACKLOG 128
+#define HEALTH_LISTEN_BACKLOG 1024
 
 struct health_params {
 	const struct sockaddr *addr; /* where to listen */
