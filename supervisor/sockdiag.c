@@ -47,6 +47,42 @@ struct query {
 	int err;
 };
 
+/*
+ * libnl's -NLE_* codes as -errno (STYLE.md 2.3: one adapter per library),
+ * with libnl's own wording at debug level: the caller reports the failure
+ * once, and a persistent one must not repeat every listing.
+ */
+static int nl_to_errno(int nlerr, const char *what)
+{
+	log_debug("%s: %s", what, nl_geterror(nlerr));
+	switch (-nlerr) {
+	case NLE_PERM:
+	case NLE_NOACCESS:
+		return -EPERM;
+	case NLE_NOMEM:
+		return -ENOMEM;
+	case NLE_AGAIN:
+		return -EAGAIN;
+	case NLE_INTR:
+	case NLE_DUMP_INTR:
+		return -EINTR;
+	case NLE_AF_NOSUPPORT:
+	case NLE_OPNOTSUPP:
+		return -EAFNOSUPPORT;
+	case NLE_OBJ_NOTFOUND:
+		return -ENOENT;
+	case NLE_MSG_TRUNC:
+	case NLE_MSG_TOOSHORT:
+	case NLE_MSG_OVERFLOW:
+	case NLE_SEQ_MISMATCH:
+	case NLE_PROTO_MISMATCH:
+	case NLE_PARSE_ERR:
+		return -EPROTO;
+	default:
+		return -EIO;
+	}
+}
+
 static void nl_sockp_free(struct nl_sock **p)
 {
 	if (*p)
@@ -71,9 +107,7 @@ struct sockdiag *sockdiag_new(void)
 	/* nl_connect() creates the socket with SOCK_CLOEXEC. */
 	r = idiagnl_connect(nl);
 	if (r < 0) {
-		log_warn("unable to open a sock_diag socket: %s",
-			 nl_geterror(r));
-		errno = r == -NLE_PERM ? EPERM : EIO;
+		errno = -nl_to_errno(r, "sock_diag connect");
 		return NULL;
 	}
 	if (setsockopt(nl_socket_get_fd(nl), SOL_SOCKET, SO_RCVTIMEO, &tv,
@@ -212,9 +246,7 @@ int sockdiag_query_port(struct sockdiag *sd, uint16_t port, uint32_t states,
 			/* An IPv6-less kernel answers ENOENT for AF_INET6. */
 			if (families[i] == AF_INET6 && r == -NLE_OBJ_NOTFOUND)
 				continue;
-			log_warn("unable to list the sockets on port %u: %s",
-				 port, nl_geterror(r));
-			return -EIO;
+			return nl_to_errno(r, "sock_diag dump");
 		}
 	}
 	return 0;

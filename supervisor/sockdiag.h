@@ -35,7 +35,7 @@ typedef void (*sockdiag_cb)(void *ctx, const struct sockdiag_sock *sock);
 
 /*
  * Open a sock_diag netlink socket (close-on-exec). Returns NULL and sets
- * errno on failure.
+ * errno on failure (nothing is logged above debug level).
  */
 struct sockdiag *sockdiag_new(void);
 
@@ -45,8 +45,8 @@ void sockdiag_free(struct sockdiag *sd);
 /*
  * Call cb for every IPv4 and IPv6 TCP socket whose local port is port and
  * whose state is in the states mask (SOCKDIAG_STATE bits). The sock passed
- * to cb is valid during the call only. Returns 0, or -errno (a netlink
- * failure is logged with libnl's reason and reported as -EIO).
+ * to cb is valid during the call only. Returns 0, or -errno (libnl's own
+ * reason is logged at debug level).
  */
 int sockdiag_query_port(struct sockdiag *sd, uint16_t port, uint32_t states,
 			sockdiag_cb cb, void *ctx);
