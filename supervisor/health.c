@@ -352,7 +352,7 @@ struct health *health_new(struct loop *loop, const struct health_params *params,
 {
 	struct health *h = calloc(1, sizeof(*h));
 	const union MHD_DaemonInfo *info;
-	int r;
+	int r, err_no = EIO;
 
 	if (!h) {
 		(void)snprintf(err, errlen, "out of memory");
@@ -364,6 +364,7 @@ struct health *health_new(struct loop *loop, const struct health_params *params,
 	h->epoll_fd = -1;
 	r = listen_on(params);
 	if (r < 0) {
+		err_no = -r;
 		(void)snprintf(
 		    err, errlen,
 		    "unable to listen on TENANT_HEALTH_LISTEN=%s: %s",
@@ -417,7 +418,7 @@ struct health *health_new(struct loop *loop, const struct health_params *params,
 	return h;
 fail:
 	health_free(h);
-	errno = EADDRNOTAVAIL;
+	errno = err_no;
 	return NULL;
 }
 
