@@ -28,6 +28,17 @@ struct health {
 
 /* ---- bodies (pure) ---- */
 
+/* Compact JSON text of root (consumed; NULL in, NULL out, errno set). */
+static char *dump(json_t *root)
+{
+	char *out = root ? json_dumps(root, JSON_COMPACT) : NULL;
+
+	json_decref(root);
+	if (!out)
+		errno = ENOMEM;
+	return out;
+}
+
 static int add_str(json_t *arr, const char *s)
 {
 	return json_array_append_new(arr, json_string(s));
@@ -36,7 +47,6 @@ static int add_str(json_t *arr, const char *s)
 char *health_readyz_render(const struct tenant_status *st, bool *ready)
 {
 	json_t *reasons = json_array(), *warnings = json_array(), *root;
-	char *out;
 	int r = 0;
 
 	if (!reasons || !warnings) {
@@ -73,35 +83,18 @@ char *health_readyz_render(const struct tenant_status *st, bool *ready)
 	/* "o" hands the arrays' references to root. */
 	root = json_pack("{s:b,s:o,s:o}", "ready", *ready, "reasons", reasons,
 			 "warnings", warnings);
-	if (r < 0 || !root) {
+	if (r < 0) {
 		json_decref(root);
-		errno = ENOMEM;
-		return NULL;
+		root = NULL;
 	}
-	out = json_dumps(root, JSON_COMPACT);
-	json_decref(root);
-	if (!out)
-		errno = ENOMEM;
-	return out;
+	return dump(root);
 }
 
 char *health_healthz_render(const struct tenant_status *st, bool *live)
 {
-	json_t *root;
-	char *out;
-
 	*live = st->gateway_live;
-	root = json_pack("{s:s,s:b}", "status", *live ? "live" : "down",
-			 "gateway_up", st->gateway_up);
-	if (!root) {
-		errno = ENOMEM;
-		return NULL;
-	}
-	out = json_dumps(root, JSON_COMPACT);
-	json_decref(root);
-	if (!out)
-		errno = ENOMEM;
-	return out;
+	return dump(json_pack("{s:s,s:b}", "status", *live ? "live" : "down",
+			      "gateway_up", st->gateway_up));
 }
 
 static void metric_head(FILE *f, const char *name, const char *type,
