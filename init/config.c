@@ -23,7 +23,7 @@
 	"openclaw gateway --port $TENANT_GATEWAY_PORT --bind lan "             \
 	"--allow-unconfigured"
 #define DEFAULT_GATEWAY_PORT  18789
-#define DEFAULT_HEALTH_LISTEN "0.0.0.0:18790"
+#define DEFAULT_HEALTH_LISTEN CONFIG_DEFAULT_HEALTH_LISTEN
 #define DEFAULT_POLICY	      "/etc/tenant-init/policy.ini"
 #define DEFAULT_EXCLUDE	      "*.lock,*.log,*.tmp,.git/**,node_modules/**"
 #define DEFAULT_BUCKET	      "moltbot-data"

@@ -25,6 +25,9 @@
 #define EXIT_TEMPFAIL 75 /* EX_TEMPFAIL: clean stop, flush incomplete */
 #define EXIT_CONFIG   78 /* EX_CONFIG: bad env, policy or key */
 
+/* TENANT_HEALTH_LISTEN's default (also read by `tenant-init health`). */
+#define CONFIG_DEFAULT_HEALTH_LISTEN "0.0.0.0:18790"
+
 /* A duration that means "never" where the variable allows it. */
 #define DURATION_NEVER UINT64_MAX
 

@@ -22,8 +22,12 @@
 #include "supervisor/agent.h"
 #include "supervisor/gateway.h"
 #include "supervisor/gwenv.h"
+#include "supervisor/health.h"
+#include "supervisor/idle.h"
 #include "supervisor/keys.h"
 #include "supervisor/occonfig.h"
+#include "supervisor/probe.h"
+#include "supervisor/sockdiag.h"
 #include "supervisor/status.h"
 
 /* How long the last phase waits for killed processes to be reaped. */
@@ -55,6 +59,9 @@ struct pid1 {
 	char **gw_env; /* the gateway's environment, built at prepare */
 	struct gateway *gw;
 	struct agent *agent;
+	struct health *health;
+	struct probe *probe;
+	struct idle *idle;
 	struct loop_timer *kill_timer;
 	struct policy_prog *policy; /* the gateway's sandbox, or NULL */
 
@@ -195,6 +202,7 @@ static void shutdown_begin(struct pid1 *p, enum stop_reason reason)
 		return;
 	p->reason = reason;
 	p->st.shutting_down = true;
+	idle_stop(p->idle);
 	if (gateway_state(p->gw) == GW_STATE_EXITED ||
 	    gateway_state(p->gw) == GW_STATE_CRASHLOOP) {
 		start_flush(p);
@@ -231,6 +239,61 @@ static void gateway_changed_cb(void *ctx, enum gateway_state state)
 	p->st.gateway_live =
 	    state == GW_STATE_STARTING || state == GW_STATE_READY ||
 	    state == GW_STATE_BACKOFF || state == GW_STATE_STOPPING;
+	/* Probe the process while it runs; a new pid is judged afresh. */
+	if (state == GW_STATE_STARTING || state == GW_STATE_READY) {
+		if (gateway_pid(p->gw) > 0)
+			probe_start(p->probe, gateway_pid(p->gw));
+	} else {
+		probe_stop(p->probe);
+		p->st.gateway_unresponsive = false;
+	}
+	/* DESIGN.md: the idle clock starts when the gateway is first ready. */
+	if (state == GW_STATE_READY && p->phase == PHASE_RUNNING)
+		idle_start(p->idle);
+}
+
+static void probe_verdict_cb(void *ctx, enum probe_verdict v)
+{
+	struct pid1 *p = ctx;
+
+	p->st.gateway_unresponsive = v == PROBE_DOWN || v == PROBE_WEDGED;
+	switch (v) {
+	case PROBE_READY:
+		gateway_handle(p->gw, GW_EV_READY);
+		break;
+	case PROBE_UNREADY:
+	case PROBE_DOWN:
+		gateway_handle(p->gw, GW_EV_UNREADY);
+		break;
+	case PROBE_WEDGED:
+		gateway_handle(p->gw, GW_EV_WEDGED);
+		break;
+	case PROBE_UNKNOWN:
+	default:
+		break;
+	}
+}
+
+/* Connections of our own probe do not keep the tenant awake. */
+static bool idle_is_own_cb(void *ctx, const struct sockdiag_sock *s)
+{
+	struct pid1 *p = ctx;
+
+	return sockdiag_addr_is_loopback(s->family, s->remote_addr) &&
+	       probe_owns_port(p->probe, s->remote_port);
+}
+
+static void idle_expired_cb(void *ctx, uint64_t idle_ms)
+{
+	(void)idle_ms;
+	shutdown_begin(ctx, STOP_SLEEP);
+}
+
+static void health_refresh_cb(void *ctx)
+{
+	struct pid1 *p = ctx;
+
+	idle_status_update(p->idle, &p->st);
 }
 
 /*
@@ -502,6 +565,7 @@ struct pid1 *pid1_new(struct config *cfg, char *err, size_t errlen)
 	p->gateway_code = -1;
 	p->flush_ok = true;
 	p->st.sleep_in_seconds = -1;
+	p->st.gateway_live = true; /* booting is not failing */
 
 	if (getpid() != 1) {
 		/*
@@ -544,6 +608,35 @@ struct pid1 *pid1_new(struct config *cfg, char *err, size_t errlen)
 			       strerror(-r));
 		goto fail;
 	}
+	/* Boot order: the health server first, live and not ready. */
+	p->health = health_new(p->loop,
+			       &(struct health_params){
+				   .addr = (struct sockaddr *)&cfg->health_addr,
+				   .addrlen = cfg->health_addrlen,
+				   .listen_name = cfg->health_listen,
+				   .st = &p->st,
+				   .refresh = health_refresh_cb,
+				   .ctx = p,
+			       },
+			       err, errlen);
+	if (!p->health)
+		goto fail;
+	p->probe =
+	    probe_new(p->loop, &(struct probe_params){
+				   .port = cfg->gateway_port,
+				   .startup_grace_ms =
+				       cfg->tini_mode ? UINT64_MAX
+						      : PROBE_STARTUP_GRACE_MS,
+				   .verdict = probe_verdict_cb,
+				   .ctx = p,
+			       });
+	p->idle = idle_new(p->loop, &(struct idle_params){
+					.port = cfg->gateway_port,
+					.limit_ms = cfg->sleep_after_ms,
+					.is_own = idle_is_own_cb,
+					.expired = idle_expired_cb,
+					.ctx = p,
+				    });
 	p->kill_timer = loop_timer_new(p->loop, kill_timer_cb, p);
 	p->gwp = (struct gateway_params){
 	    .argv = cfg->gateway_argv,
@@ -556,7 +649,7 @@ struct pid1 *pid1_new(struct config *cfg, char *err, size_t errlen)
 	};
 	p->gw = gateway_new(p->loop, &p->gwp, &gw_cbs, p);
 	p->agent = agent_new(p->loop, cfg, &p->st, &agent_cbs, p);
-	if (!p->kill_timer || !p->gw || !p->agent) {
+	if (!p->kill_timer || !p->gw || !p->agent || !p->probe || !p->idle) {
 		(void)snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
@@ -611,6 +704,9 @@ void pid1_free(struct pid1 *p)
 		return;
 	agent_free(p->agent);
 	gateway_free(p->gw);
+	idle_free(p->idle);
+	probe_free(p->probe);
+	health_free(p->health);
 	loop_timer_free(p->kill_timer);
 	if (p->loop && p->sigfd >= 0)
 		(void)loop_fd_del(p->loop, p->sigfd);

@@ -11,12 +11,14 @@
 #include "init/config.h"
 #include "init/log.h"
 #include "policy/policy.h"
+#include "supervisor/health.h"
 #include "supervisor/keys.h"
 #include "supervisor/launch.h"
 
 static const struct subcmd subcmds[] = {
     {"check-config", subcmd_check_config},
     {"encrypt-key", keys_cmd_encrypt},
+    {"health", health_cmd},
 };
 
 const struct subcmd *subcmd_find(const char *name)

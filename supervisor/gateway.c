@@ -29,6 +29,7 @@ struct gateway {
 	int last_status;
 	int last_code;		 /* -1 before the first exit */
 	bool restart_after_stop; /* stopping because wedged, not asked to */
+	bool wedged_exit;	 /* this exit was our kill of a wedged one */
 	uint64_t started_at;
 	uint64_t backoff_ms;
 	uint64_t starts;
@@ -140,13 +141,17 @@ static bool restart_allowed(struct gateway *gw, uint64_t now)
 	return gw->nrestart_times < gw->p->max_restarts;
 }
 
-static bool wants_restart(const struct gateway *gw)
+static bool wants_restart(const struct gateway *gw, bool wedged)
 {
 	switch (gw->p->restart) {
 	case RESTART_ALWAYS:
 		return true;
 	case RESTART_ON_FAILURE:
-		return gw->last_code != 0;
+		/*
+		 * A wedged gateway failed whatever code it exits with after
+		 * our SIGTERM (OpenClaw drains and exits 0).
+		 */
+		return gw->last_code != 0 || wedged;
 	case RESTART_NEVER:
 		return false;
 	default:
@@ -170,12 +175,14 @@ static enum gateway_state h_start(struct gateway *gw)
 static enum gateway_state h_exit_running(struct gateway *gw)
 {
 	uint64_t now = loop_now_ms();
+	bool wedged = gw->wedged_exit;
 	uint64_t *nt;
 
+	gw->wedged_exit = false;
 	gw->pid = 0;
 	log_info("gateway: exited with code %d after %llu ms", gw->last_code,
 		 (unsigned long long)(now - gw->started_at));
-	if (!wants_restart(gw)) {
+	if (!wants_restart(gw, wedged)) {
 		set_state(gw, GW_STATE_EXITED, GW_EV_EXIT);
 		finish(gw);
 		return GW_STATE_EXITED;
@@ -247,6 +254,7 @@ static enum gateway_state h_exit_stopping(struct gateway *gw)
 	if (gw->restart_after_stop) {
 		gw->restart_after_stop = false;
 		/* A wedged gateway counts as a failure, with backoff. */
+		gw->wedged_exit = true;
 		return h_exit_running(gw);
 	}
 	set_state(gw, GW_STATE_EXITED, GW_EV_EXIT);

@@ -27,8 +27,9 @@ struct tenant_status {
 	bool restoring;	     /* restore not finished yet */
 	bool config_invalid; /* key or config could not be prepared */
 	bool shutting_down;
-	bool gateway_up;    /* process exists */
-	bool gateway_ready; /* its own /readyz says ready */
+	bool gateway_up;	   /* process exists */
+	bool gateway_ready;	   /* its own /readyz says ready */
+	bool gateway_unresponsive; /* failing its liveness probe */
 	bool gateway_crashloop;
 	bool gateway_live; /* running, or backing off within budget */
 	uint64_t gateway_restarts_total;

@@ -20,6 +20,20 @@
 
 set -uo pipefail
 
+# A test that sets TI_NETNS=1 before sourcing this file runs in a network
+# namespace of its own (lo up; a new namespace starts with it down), so
+# nothing else on the machine shares its ports; it is skipped where that
+# needs privileges it lacks. Re-executed before anything below is set up.
+if [ -n "${TI_NETNS:-}" ] && [ -z "${TI_IN_NETNS:-}" ]; then
+	if unshare --net -- true 2>/dev/null; then
+		exec unshare --net -- bash -c \
+			'ip link set lo up && exec env TI_IN_NETNS=1 bash "$0"' "$0"
+	fi
+	echo "1..0 # SKIP unshare --net not available (needs root)"
+	echo "ok 1 # SKIP unshare --net not available (needs root)"
+	exit 0
+fi
+
 TI_BIN=${TI_BIN:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/build/tenant-init}
 TI_HELPERS=${TI_HELPERS:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/build/tests/helpers}
 TI_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -120,10 +134,29 @@ wait_pid_exit() {
 	wait_until "$2" _pid_gone "$1"
 }
 
-# An unused loopback port: bind to 0 and read what the kernel gave.
+# An unused port for a server. Taken below the ephemeral range, so that
+# no client socket of a busy machine can grab it before the server binds
+# it; bind(0) only when the range leaves no room below it.
 free_port() {
 	python3 - <<'PY'
-import socket
+import random, socket
+lo = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+def free(port):
+    s = socket.socket()
+    try:
+        s.bind(("0.0.0.0", port))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+for _ in range(200):
+    if lo <= 10000:
+        break
+    port = random.randrange(10000, lo)
+    if free(port):
+        print(port)
+        raise SystemExit
 s = socket.socket()
 s.bind(("127.0.0.1", 0))
 print(s.getsockname()[1])
@@ -131,10 +164,42 @@ s.close()
 PY
 }
 
+# Every tenant-init binds TENANT_HEALTH_LISTEN (0.0.0.0:18790 by default)
+# and a busy address is exit 70: each test gets its own unless it chose.
+export TENANT_HEALTH_LISTEN=${TENANT_HEALTH_LISTEN:-127.0.0.1:$(free_port)}
+
+# ti_pid_below PID: the host pid of the tenant-init at or below PID (a
+# backgrounded run_pid1 runs it as subshell -> unshare -> tenant-init).
+ti_pid_below() {
+	local p=$1 bin
+	bin=$(readlink -f "$TI_BIN")
+	for _ in 1 2 3 4; do
+		if [ "$(readlink "/proc/$p/exe" 2>/dev/null)" = "$bin" ]; then
+			echo "$p"
+			return 0
+		fi
+		p=$(pgrep -P "$p" | head -1)
+		[ -n "$p" ] || return 1
+	done
+	return 1
+}
+
 # The log of tenant-init under ASan also carries sanitizer reports: a test
 # that reads a log should check it holds none.
 no_sanitizer_report() {
 	! grep -qE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$1"
+}
+
+# diag_logs_if_failed FILE...: after a failure, show the tail of each log
+# (call it right before done_testing; the temp dir is removed at exit).
+diag_logs_if_failed() {
+	local f
+	[ "$_tap_failed" -eq 0 ] && return 0
+	for f in "$@"; do
+		[ -f "$f" ] || continue
+		echo "# ---- $f"
+		tail -n 60 "$f" | sed 's/^/#   /'
+	done
 }
 
 done_testing() {
