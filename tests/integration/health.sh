@@ -28,7 +28,7 @@ ready_status_is() {
 }
 
 # ---- readiness follows the gateway's own /readyz ----
-export TENANT_GATEWAY_CMD="$TI_HELPERS/fakegw --ready-after 3000 --orphans 3"
+export TENANT_GATEWAY_CMD="$TI_HELPERS/fakegw --port \$TENANT_GATEWAY_PORT --ready-after 3000 --orphans 3"
 log=$TI_TMP/ti.log
 run_pid1 >"$log" 2>&1 &
 upid=$!
@@ -151,7 +151,7 @@ ok $? "no sanitizer report"
 
 # ---- fallbacks: a command that serves neither endpoint, or no HTTP ----
 for mode in --no-endpoints --tcp-only; do
-	export TENANT_GATEWAY_CMD="$TI_HELPERS/fakegw $mode"
+	export TENANT_GATEWAY_CMD="$TI_HELPERS/fakegw --port \$TENANT_GATEWAY_PORT $mode"
 	log=$TI_TMP/ti$mode.log
 	"$TI_BIN" >"$log" 2>&1 &
 	tpid=$!

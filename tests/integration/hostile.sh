@@ -22,7 +22,7 @@ hp=$(free_port)
 base=http://127.0.0.1:$hp
 export TENANT_GATEWAY_PORT=$gw TENANT_HEALTH_LISTEN=0.0.0.0:$hp
 export OPENCLAW_STATE_DIR=$TI_TMP/data
-export TENANT_GATEWAY_CMD="$TI_HELPERS/fakegw"
+export TENANT_GATEWAY_CMD="$TI_HELPERS/fakegw --port \$TENANT_GATEWAY_PORT"
 mkdir -p "$OPENCLAW_STATE_DIR"
 
 is_ready() {

@@ -53,11 +53,14 @@ ok_cmd "OpenClaw is pinned" grep -q 'ARG OPENCLAW_VERSION=2026\.9\.6' "$DF"
 ok_cmd "an unprivileged gateway user" grep -q 'TENANT_GATEWAY_USER=openclaw' "$DF"
 
 # The runtime stage installs the package of every shared library the
-# binary needs (as the dynamic loader resolves them here, on bookworm).
+# binary links directly (DT_NEEDED; their own dependencies come with the
+# packages), as the dynamic loader resolves them here, on bookworm.
 runtime=$(awk '/^FROM \$\{NODE_IMAGE\}/ {r=1} r' "$DF")
+needed=$(readelf -d "$bin" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p')
 missing=()
 while read -r lib path; do
-	case "$lib" in linux-vdso* | ld-linux* | libc.so* | libm.so*) continue ;; esac
+	grep -qx -- "$lib" <<<"$needed" || continue
+	case "$lib" in libc.so* | libm.so*) continue ;; esac
 	pkg=$(dpkg -S "$(readlink -f "$path")" 2>/dev/null | head -1 | cut -d: -f1)
 	[ -n "$pkg" ] || pkg=$(dpkg -S "$path" 2>/dev/null | head -1 | cut -d: -f1)
 	[ -n "$pkg" ] || { missing+=("$lib(no package)"); continue; }

@@ -44,7 +44,7 @@ in_range() {
 # ---- crash -> restart with growing delays, then ready ----
 count=$TI_TMP/starts1
 export TENANT_MAX_RESTARTS=10 TENANT_STOP_TIMEOUT=1s
-export TENANT_GATEWAY_CMD="$TI_HELPERS/fakegw --exit-after 200 --exit-code 3 --only-starts 3 --ignore-term --count $count"
+export TENANT_GATEWAY_CMD="$TI_HELPERS/fakegw --port \$TENANT_GATEWAY_PORT --exit-after 200 --exit-code 3 --only-starts 3 --ignore-term --count $count"
 log=$TI_TMP/crash.log
 run_pid1 >"$log" 2>&1 &
 upid=$!
@@ -75,7 +75,7 @@ ok $? "no sanitizer report"
 # ---- crash loop: give up with the child's code ----
 count=$TI_TMP/starts2
 export TENANT_MAX_RESTARTS=2
-export TENANT_GATEWAY_CMD="$TI_HELPERS/fakegw --exit-after 0 --exit-code 7 --count $count"
+export TENANT_GATEWAY_CMD="$TI_HELPERS/fakegw --port \$TENANT_GATEWAY_PORT --exit-after 0 --exit-code 7 --count $count"
 log=$TI_TMP/loop.log
 start=$SECONDS
 run_pid1 >"$log" 2>&1 &
@@ -94,7 +94,7 @@ diag "crash loop took $((SECONDS - start)) s"
 # ---- hung gateway: liveness failures -> restart, though it exits 0 ----
 count=$TI_TMP/starts3
 export TENANT_MAX_RESTARTS=10
-export TENANT_GATEWAY_CMD="$TI_HELPERS/fakegw --hang-after 1500 --only-starts 1 --count $count"
+export TENANT_GATEWAY_CMD="$TI_HELPERS/fakegw --port \$TENANT_GATEWAY_PORT --hang-after 1500 --only-starts 1 --count $count"
 log=$TI_TMP/hang.log
 run_pid1 >"$log" 2>&1 &
 upid=$!

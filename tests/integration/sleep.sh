@@ -15,7 +15,7 @@ command -v curl >/dev/null || skip_all "curl not installed"
 unset TENANT_GATEWAY_PORT TENANT_HEALTH_LISTEN
 base=http://127.0.0.1:18790
 export OPENCLAW_STATE_DIR=$TI_TMP/data
-export TENANT_GATEWAY_CMD="$TI_HELPERS/fakegw --ready-after 1000"
+export TENANT_GATEWAY_CMD="$TI_HELPERS/fakegw --port \$TENANT_GATEWAY_PORT --ready-after 1000"
 mkdir -p "$OPENCLAW_STATE_DIR"
 
 is_ready() {
