@@ -154,6 +154,10 @@ lint:
 		{ echo "lint: exit()/die() outside setup code"; exit 1; }
 	@echo "  LINT    ok"
 
+# The real gateway under tenant-init on this machine (no root needed).
+demo: all
+	$(Q)demo/run.sh
+
 # Benchmarks (not tests): figures go to bench/RESULTS.md.
 bench: all helpers
 	$(Q)tests/deps.sh ensure

@@ -7,6 +7,7 @@
 #                           print the one command to run and fail
 #   tests/deps.sh install   install everything (root)
 #   tests/deps.sh check     exit 0 when everything is present
+#   tests/deps.sh openclaw  only Node 26 + OpenClaw into the cache (no root)
 #
 # npm packages (s3rver for the sync tests; Node 26 and OpenClaw for the
 # end-to-end tests) go into a cache outside the checkout, once:
@@ -21,7 +22,7 @@ APT_PACKAGES=(
 	libssl-dev libmicrohttpd-dev libsqlite3-dev
 	# tests
 	valgrind perl iproute2 util-linux procps curl sqlite3 python3 passwd
-	python3-yaml python3-toml rclone tini dumb-init catatonit
+	python3-yaml rclone tini dumb-init catatonit
 	ca-certificates
 )
 
@@ -102,8 +103,17 @@ install | ensure)
 	mapfile -t npm_missing < <(missing_npm)
 	[ ${#npm_missing[@]} -eq 0 ] || install_npm "${npm_missing[@]}"
 	;;
+openclaw)
+	# Only Node 26 and OpenClaw, into the cache: no root needed (make demo).
+	command -v npm >/dev/null 2>&1 || {
+		echo "deps: npm is missing; as root: apt-get install -y npm" >&2
+		exit 1
+	}
+	mapfile -t npm_missing < <(missing_npm | grep ' openclaw$' || true)
+	[ ${#npm_missing[@]} -eq 0 ] || install_npm "${npm_missing[@]}"
+	;;
 *)
-	echo "usage: $0 ensure|install|check" >&2
+	echo "usage: $0 ensure|install|check|openclaw" >&2
 	exit 2
 	;;
 esac
