@@ -11,9 +11,12 @@
 #include "init/config.h"
 #include "init/log.h"
 #include "supervisor/launch.h"
+#include "sync/cmd.h"
 
 static const struct subcmd subcmds[] = {
     {"check-config", subcmd_check_config},
+    {"sync", sync_cmd_sync},
+    {"restore", sync_cmd_restore},
 };
 
 const struct subcmd *subcmd_find(const char *name)
