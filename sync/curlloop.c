@@ -9,6 +9,7 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
+#include "init/cleanup.h"
 #include "init/log.h"
 #include "init/loop.h"
 
@@ -430,17 +431,11 @@ static int setup(struct creq *r, const struct creq_spec *s)
 			return -ENOMEM;
 		r->headers = n;
 	}
-	/* No "Expect: 100-continue" round trip; no Accept header. */
-	{
-		static const char *const extra[] = {"Expect:", "Accept:"};
-		for (size_t i = 0; i < 2; i++) {
-			struct curl_slist *n =
-			    curl_slist_append(r->headers, extra[i]);
-			if (!n)
-				return -ENOMEM;
-			r->headers = n;
-		}
-	}
+	/*
+	 * No "Expect:" or "Accept:" overrides here: curl 7.88 signs every
+	 * header in this list, even one given only to suppress a default,
+	 * and then does not send it, so the signature would not verify.
+	 */
 #define SET(opt, val)                                                          \
 	do {                                                                   \
 		if (curl_easy_setopt(e, opt, val) != CURLE_OK)                 \

@@ -504,7 +504,9 @@ static void list_done(void *ctx, const struct backend_status *st,
 			 r->root->key_prefix, r->list_prefix, r->root->local);
 	r->listed = true;
 	log_info("restore: %s: %llu objects listed, %llu to download",
-		 r->list_prefix, (unsigned long long)r->listed_count,
+		 r->legacy && r->listed_count ? r->list_prefix
+					      : r->root->key_prefix,
+		 (unsigned long long)r->listed_count,
 		 (unsigned long long)(r->listed_count - r->n_same - r->n_kept -
 				      r->n_refused - r->n_excluded));
 	pump(r);

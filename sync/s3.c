@@ -1144,34 +1144,24 @@ struct backend *s3_backend_new(struct loop *loop, const struct sync_config *sc,
 /* ---- test hook ---- */
 
 struct capture {
-	char *auth;
-	size_t cap;
+	char *out;
+	size_t cap, len;
 };
 
 static int debug_cb(CURL *e, curl_infotype type, char *data, size_t size,
 		    void *userp)
 {
 	struct capture *c = userp;
-	const char *p = data, *end = data + size;
+	size_t n = size;
 
 	(void)e;
 	if (type != CURLINFO_HEADER_OUT)
 		return 0;
-	while (p < end) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
-
-		if (n > 15 && strncasecmp(p, "Authorization: ", 15) == 0) {
-			size_t v = n - 15;
-			while (v && (p[15 + v - 1] == '\r'))
-				v--;
-			if (v >= c->cap)
-				v = c->cap - 1;
-			memcpy(c->auth, p + 15, v);
-			c->auth[v] = '\0';
-		}
-		p = nl ? nl + 1 : end;
-	}
+	if (n > c->cap - 1 - c->len)
+		n = c->cap - 1 - c->len;
+	memcpy(c->out + c->len, data, n);
+	c->len += n;
+	c->out[c->len] = '\0';
 	return 0;
 }
 
@@ -1198,9 +1188,9 @@ static size_t discard_cb(char *buf, size_t size, size_t n, void *userp)
 	return size * n;
 }
 
-int s3_debug_authorization(const struct sync_config *sc,
-			   const struct s3_debug_request *rq,
-			   const char *connect_to, char *auth, size_t cap)
+int s3_debug_request(const struct sync_config *sc,
+		     const struct s3_debug_request *rq, const char *connect_to,
+		     char *headers_out, size_t cap)
 {
 	struct s3 s3;
 	uint8_t sha[HASH_SHA256_LEN];
@@ -1208,13 +1198,13 @@ int s3_debug_authorization(const struct sync_config *sc,
 	_cleanup_free_ char *url = NULL;
 	char **headers = NULL;
 	struct curl_slist *hl = NULL, *ct = NULL;
-	struct capture c = {.auth = auth, .cap = cap};
+	struct capture c = {.out = headers_out, .cap = cap};
 	struct mem_src mem = {0};
 	CURL *e = NULL;
 	int r = -ENOMEM;
 
 	memset(&s3, 0, sizeof(s3));
-	auth[0] = '\0';
+	headers_out[0] = '\0';
 	if (s3_fill(&s3, sc) < 0)
 		goto out;
 	hash_buf(rq->body ? rq->body : "", rq->body_len, NULL, sha);
@@ -1234,12 +1224,6 @@ int s3_debug_authorization(const struct sync_config *sc,
 	}
 	(void)curl_easy_setopt(e, CURLOPT_URL, url);
 	(void)curl_easy_setopt(e, CURLOPT_CONNECT_TO, ct);
-	for (const char *x = "Expect:"; x; x = NULL) {
-		struct curl_slist *n = curl_slist_append(hl, x);
-		if (!n)
-			goto out;
-		hl = n;
-	}
 	(void)curl_easy_setopt(e, CURLOPT_HTTPHEADER, hl);
 	(void)curl_easy_setopt(e, CURLOPT_AWS_SIGV4, s3.sigv4);
 	(void)curl_easy_setopt(e, CURLOPT_USERNAME, s3.key_id);

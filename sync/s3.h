@@ -35,7 +35,7 @@ struct backend *s3_backend_new(struct loop *loop, const struct sync_config *sc,
  */
 char *s3_key_encode(const char *key, size_t len);
 
-/* A request shape, for s3_debug_authorization(). */
+/* A request shape, for s3_debug_request(). */
 struct s3_debug_request {
 	const char *method;
 	const char *key;   /* NULL: the bucket itself */
@@ -49,8 +49,9 @@ struct s3_debug_request {
  * For tests: send one request as the backend would build it (URL, key
  * encoding, x-amz-content-sha256, signing), synchronously, connecting to
  * connect_to (curl's CURLOPT_CONNECT_TO form "HOST:PORT:ADDR:PORT"), and
- * return the Authorization header it carried in auth. Returns 0 or -errno.
+ * return the request line and headers it sent in headers_out (cut to
+ * cap). Returns 0 or -errno.
  */
-int s3_debug_authorization(const struct sync_config *sc,
-			   const struct s3_debug_request *rq,
-			   const char *connect_to, char *auth, size_t cap);
+int s3_debug_request(const struct sync_config *sc,
+		     const struct s3_debug_request *rq, const char *connect_to,
+		     char *headers_out, size_t cap);

@@ -27,6 +27,7 @@
 //                                        served by the proxy itself
 //   --clock-offset S  the proxy's clock runs S seconds ahead (Date header
 //                     and the skew check), to test clock-skew correction
+//   --verbose 1       print the canonical request of refused signatures
 //
 // Usage: node s3proxy.js --port P --upstream-port U --access-key K
 //                        --secret S [hooks...]
@@ -47,6 +48,7 @@ const opts = {
   dump: null,
   ctl: null,
   clockOffset: 0,
+  verbose: false,
 };
 for (let i = 2; i < process.argv.length; i += 2) {
   const k = process.argv[i];
@@ -60,6 +62,7 @@ for (let i = 2; i < process.argv.length; i += 2) {
     case '--dump': opts.dump = v; break;
     case '--ctl': opts.ctl = v; break;
     case '--clock-offset': opts.clockOffset = Number(v); break;
+    case '--verbose': opts.verbose = v === '1'; break;
     default:
       console.error(`s3proxy: unknown option ${k}`);
       process.exit(2);
@@ -210,9 +213,12 @@ function verify(req, body) {
   k = hmac(k, service);
   k = hmac(k, 'aws4_request');
   const want = hmac(k, sts).toString('hex');
-  if (!crypto.timingSafeEqual(Buffer.from(want), Buffer.from(signature)))
+  if (!crypto.timingSafeEqual(Buffer.from(want), Buffer.from(signature))) {
+    if (opts.verbose)
+      console.error(`s3proxy: signature mismatch; canonical request:\n${creq}\n`);
     throw new S3Err(403, 'SignatureDoesNotMatch',
       'The request signature we calculated does not match the signature you provided.');
+  }
 
   // The payload, as S3 checks it.
   if (payloadHash !== 'UNSIGNED-PAYLOAD') {
@@ -262,11 +268,12 @@ function readCtl(name) {
   }
 }
 
-function logLine(req, key, status, bytes) {
+function logLine(req, key, status, bytes, code) {
   if (!opts.log) return;
   const q = req.url.indexOf('?');
   const query = q < 0 ? '' : req.url.slice(q);
-  fs.appendFileSync(opts.log, `${req.method} ${key}${query} ${status} ${bytes}\n`);
+  fs.appendFileSync(opts.log,
+    `${req.method} ${key}${query} ${status} ${bytes}${code ? ' ' + code : ''}\n`);
 }
 
 // "/bucket/key..." -> [bucket, key]
@@ -370,7 +377,7 @@ function handle(req, res, body) {
     verify(req, body);
   } catch (e) {
     if (!(e instanceof S3Err)) throw e;
-    logLine(req, key, e.status, 0);
+    logLine(req, key, e.status, 0, e.code);
     sendError(res, e, req.url);
     return;
   }
@@ -387,7 +394,7 @@ function handle(req, res, body) {
       fs.writeFileSync(ctlPath('fail'), JSON.stringify(f));
       const err = new S3Err(f.status || 503, f.code || 'SlowDown', 'Please reduce your request rate.');
       if (f.retryAfter !== undefined) err.retryAfter = f.retryAfter;
-      logLine(req, key, err.status, 0);
+      logLine(req, key, err.status, 0, err.code);
       sendError(res, err, req.url);
       return;
     }
