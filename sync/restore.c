@@ -27,6 +27,13 @@
 #define RESTORE_BACKOFF_CAP_MS 5000
 /* A progress line every this many downloads. */
 #define PROGRESS_EVERY 500
+/*
+ * Downloads are made durable in batches: one syncfs() for up to this many
+ * files (or what arrived within BATCH_MS), then their renames. An fsync()
+ * per file would stall the loop once per file.
+ */
+#define BATCH_MAX 256
+#define BATCH_MS  200
 
 #define LEGACY_FROM "openclaw/"
 #define LEGACY_TO   "clawdbot/"
@@ -41,6 +48,10 @@ struct job {
 	int fd;
 	char tmp[64];
 	struct backend_op *op;
+	/* what the download turned out to be, for the state */
+	char md5[HASH_MD5_HEX];
+	char etag[STATE_ETAG_MAX];
+	uint64_t size;
 };
 
 struct restore {
@@ -59,6 +70,9 @@ struct restore {
 
 	struct job *q_head, *q_tail;
 	struct job *active; /* singly linked, unordered */
+	struct job *ready;  /* downloaded, waiting for the batch's sync */
+	unsigned nready;
+	struct loop_timer *batch_timer;
 	unsigned nactive;
 	struct loop_timer *timer;
 	uint64_t pause_until;
@@ -66,6 +80,7 @@ struct restore {
 	bool running;
 
 	uint64_t n_download, n_same, n_kept, n_refused, n_excluded, bytes;
+	uint64_t root_queued; /* downloads queued for the current root */
 	uint64_t t0;
 };
 
@@ -78,10 +93,10 @@ static void job_free(struct job *j)
 {
 	if (j->op)
 		backend_cancel(j->r->e->be, j->op);
-	if (j->fd >= 0) {
+	if (j->fd >= 0)
 		(void)close(j->fd);
+	if (j->tmp[0])
 		(void)unlinkat(j->root->tmpfd, j->tmp, 0);
-	}
 	free(j->key);
 	free(j->rel);
 	free(j);
@@ -162,36 +177,52 @@ static void refuse(struct restore *r, const char *key, size_t len,
 }
 
 /*
- * Move the verified download into place. Returns 0, or -errno for a
- * failure worth retrying; refusals are logged and return 0.
+ * A verified download, still in ROOT/.tenant-init/tmp: give it its mtime
+ * and owner. It is renamed into place after the batch's sync. Returns 0
+ * or -errno.
  */
-static int install(struct restore *r, struct job *j,
+static int prepare(struct restore *r, struct job *j,
 		   const struct backend_obj *obj)
 {
 	struct engine *e = r->e;
-	struct sync_root *root = j->root;
-	const char *leaf;
-	_cleanup_close_ int dfd = -1;
 	struct timespec ts[2];
-	struct state_entry se;
-	struct stat st, old;
 	int64_t mt = obj->mtime_ns >= 0		  ? obj->mtime_ns
 		     : obj->last_modified_ns >= 0 ? obj->last_modified_ns
 						  : sync_clock_now_ns();
+	int64_t sec = mt / 1000000000, nsec = mt % 1000000000;
 
-	if (fsync(j->fd) < 0)
-		return -errno;
-	ts[0].tv_sec = ts[1].tv_sec = (time_t)(mt / 1000000000);
-	ts[0].tv_nsec = ts[1].tv_nsec = (long)(mt % 1000000000);
-	if (ts[0].tv_nsec < 0) {
-		ts[0].tv_nsec = ts[1].tv_nsec += 1000000000;
-		ts[0].tv_sec = --ts[1].tv_sec;
+	if (nsec < 0) {
+		nsec += 1000000000;
+		sec--;
 	}
+	ts[0].tv_sec = ts[1].tv_sec = (time_t)sec;
+	ts[0].tv_nsec = ts[1].tv_nsec = (long)nsec;
 	if (futimens(j->fd, ts) < 0)
 		return -errno;
 	if ((e->uid != (uid_t)-1 || e->gid != (gid_t)-1) &&
 	    fchown(j->fd, e->uid, e->gid) < 0)
 		return -errno;
+	(void)snprintf(j->md5, sizeof(j->md5), "%s", obj->md5);
+	(void)snprintf(j->etag, sizeof(j->etag), "%s", obj->etag);
+	j->size = obj->size;
+	(void)close(j->fd);
+	j->fd = -1;
+	return 0;
+}
+
+/*
+ * Rename a synced download into place and record it. Returns 0, or -errno
+ * for a failure worth retrying; refusals are logged and return 0.
+ */
+static int install(struct restore *r, struct job *j)
+{
+	struct engine *e = r->e;
+	struct sync_root *root = j->root;
+	const char *leaf;
+	_cleanup_close_ int dfd = -1;
+	struct state_entry se;
+	struct stat st, old;
+
 	dfd =
 	    pathsafe_open_parent(root->fd, j->rel, true, e->uid, e->gid, &leaf);
 	if (dfd == -ELOOP || dfd == -ENOTDIR) {
@@ -208,7 +239,8 @@ static int install(struct restore *r, struct job *j,
 			return 0;
 		}
 		/* Keep the mode the local file had. */
-		(void)fchmod(j->fd, old.st_mode & 07777);
+		if (fchmodat(root->tmpfd, j->tmp, old.st_mode & 07777, 0) < 0)
+			log_debug("unable to keep the mode of %s", j->rel);
 	}
 	if (renameat(root->tmpfd, j->tmp, dfd, leaf) < 0) {
 		int err = -errno;
@@ -219,21 +251,83 @@ static int install(struct restore *r, struct job *j,
 		return err == -EXDEV ? 0 : err;
 	}
 	j->tmp[0] = '\0';
-	if (fstat(j->fd, &st) < 0)
-		return -errno;
+	if (fstatat(dfd, leaf, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return 0; /* replaced meanwhile: the uploader will see it */
 	memset(&se, 0, sizeof(se));
 	state_entry_set_stat(&se, &st);
-	(void)snprintf(se.md5, sizeof(se.md5), "%s", obj->md5);
-	(void)snprintf(se.etag, sizeof(se.etag), "%s", obj->etag);
+	memcpy(se.md5, j->md5, sizeof(se.md5));
+	memcpy(se.etag, j->etag, sizeof(se.etag));
 	(void)state_put(root->state, j->rel, &se);
 	r->n_download++;
-	r->bytes += obj->size;
+	r->bytes += j->size;
 	e->stats.downloaded_objects_total++;
 	engine_stats_changed(e);
 	if (r->n_download % PROGRESS_EVERY == 0)
 		log_info("restore: %llu files downloaded so far",
 			 (unsigned long long)r->n_download);
 	return 0;
+}
+
+static void retry_job(struct restore *r, struct job *j, int err,
+		      const char *what)
+{
+	struct backend_status ls;
+	char why[160];
+
+	(void)snprintf(why, sizeof(why), "unable to %s %s: %s", what, j->rel,
+		       strerror(-err));
+	backend_status_local(&ls, err, true, why);
+	if (j->fd >= 0)
+		(void)close(j->fd);
+	if (j->tmp[0])
+		(void)unlinkat(j->root->tmpfd, j->tmp, 0);
+	j->fd = -1;
+	j->tmp[0] = '\0';
+	failed(r, &ls);
+	queue_push(r, j);
+}
+
+/* Make the batch durable, then put its files in place. */
+static void flush_batch(struct restore *r)
+{
+	struct job *list = r->ready;
+	struct sync_root *root = list ? list->root : NULL;
+
+	loop_timer_disarm(r->batch_timer);
+	r->ready = NULL;
+	r->nready = 0;
+	if (!list)
+		return;
+	/*
+	 * The data of every file first (one syncfs for the batch), then the
+	 * renames: a crash never leaves a complete name with incomplete
+	 * content, which the next boot would take for a local change.
+	 */
+	if (syncfs(root->fd) < 0)
+		log_warn_errno(errno, "restore: unable to sync %s",
+			       root->local);
+	(void)state_begin(root->state);
+	while (list) {
+		struct job *j = list;
+		int err;
+
+		list = j->next;
+		j->next = NULL;
+		err = install(r, j);
+		if (err < 0)
+			retry_job(r, j, err, "write");
+		else
+			job_free(j);
+	}
+	(void)state_commit(root->state);
+}
+
+static void batch_timer_cb(void *ctx)
+{
+	struct restore *r = ctx;
+
+	flush_batch(r);
+	pump(r);
 }
 
 static void get_done(void *ctx, const struct backend_status *st,
@@ -253,27 +347,22 @@ static void get_done(void *ctx, const struct backend_status *st,
 		(void)close(j->fd);
 		(void)unlinkat(j->root->tmpfd, j->tmp, 0);
 		j->fd = -1;
+		j->tmp[0] = '\0';
 		j->attempt++;
 		failed(r, st);
 		queue_push(r, j);
 	} else {
 		succeeded(r);
-		err = install(r, j, obj);
+		err = prepare(r, j, obj);
 		if (err < 0) {
-			struct backend_status ls;
-			char why[128];
-			(void)snprintf(why, sizeof(why),
-				       "unable to write %s: %s", j->rel,
-				       strerror(-err));
-			backend_status_local(&ls, err, true, why);
-			(void)close(j->fd);
-			if (j->tmp[0])
-				(void)unlinkat(j->root->tmpfd, j->tmp, 0);
-			j->fd = -1;
-			failed(r, &ls);
-			queue_push(r, j);
+			retry_job(r, j, err, "write");
 		} else {
-			job_free(j);
+			j->next = r->ready;
+			r->ready = j;
+			if (++r->nready >= BATCH_MAX)
+				flush_batch(r);
+			else if (!loop_timer_is_armed(r->batch_timer))
+				loop_timer_arm(r->batch_timer, BATCH_MS);
 		}
 	}
 	pump(r);
@@ -291,10 +380,11 @@ static void start_job(struct restore *r, struct job *j)
 		if (err < 0) {
 			(void)close(j->fd);
 			(void)unlinkat(j->root->tmpfd, j->tmp, 0);
-			j->fd = -1;
 		}
 	}
 	if (err < 0) {
+		j->fd = -1;
+		j->tmp[0] = '\0';
 		backend_status_local(&ls, err, true,
 				     "unable to start a download");
 		failed(r, &ls);
@@ -412,6 +502,7 @@ static void consider(struct restore *r, const struct backend_obj *o)
 	j->r = r;
 	j->root = root;
 	j->fd = -1;
+	r->root_queued++;
 	queue_push(r, j);
 }
 
@@ -464,8 +555,17 @@ static void root_done(struct restore *r)
 
 static void maybe_root_done(struct restore *r)
 {
-	if (r->running && r->listed && !r->list_op && !r->q_head && !r->nactive)
-		root_done(r);
+	if (!r->running || !r->listed || r->list_op || r->q_head || r->nactive)
+		return;
+	if (r->ready) {
+		/* The last batch; it may requeue failures. */
+		flush_batch(r);
+		if (r->q_head) {
+			pump(r);
+			return;
+		}
+	}
+	root_done(r);
 }
 
 static void list_done(void *ctx, const struct backend_status *st,
@@ -507,8 +607,7 @@ static void list_done(void *ctx, const struct backend_status *st,
 		 r->legacy && r->listed_count ? r->list_prefix
 					      : r->root->key_prefix,
 		 (unsigned long long)r->listed_count,
-		 (unsigned long long)(r->listed_count - r->n_same - r->n_kept -
-				      r->n_refused - r->n_excluded));
+		 (unsigned long long)r->root_queued);
 	pump(r);
 	maybe_root_done(r);
 }
@@ -577,6 +676,7 @@ static void next_root(struct restore *r)
 	r->root = &r->e->roots[r->root_idx];
 	r->legacy = false;
 	r->listed = false;
+	r->root_queued = 0;
 	free(r->list_prefix);
 	r->list_prefix = strdup(r->root->key_prefix);
 	r->seen = strmap_new();
@@ -603,7 +703,10 @@ struct restore *restore_new(struct engine *e, void (*done)(void *ctx),
 	r->done = done;
 	r->ctx = ctx;
 	r->timer = loop_timer_new(e->loop, timer_cb, r);
-	if (!r->timer) {
+	r->batch_timer = loop_timer_new(e->loop, batch_timer_cb, r);
+	if (!r->timer || !r->batch_timer) {
+		loop_timer_free(r->timer);
+		loop_timer_free(r->batch_timer);
 		free(r);
 		errno = ENOMEM;
 		return NULL;
@@ -635,6 +738,12 @@ void restore_cancel(struct restore *r)
 		job_free(j);
 	}
 	r->nactive = 0;
+	while ((j = r->ready)) {
+		r->ready = j->next;
+		job_free(j);
+	}
+	r->nready = 0;
+	loop_timer_disarm(r->batch_timer);
 	while ((j = queue_pop(r)))
 		job_free(j);
 	strmap_free(r->seen);
@@ -647,6 +756,7 @@ void restore_free(struct restore *r)
 		return;
 	restore_cancel(r);
 	loop_timer_free(r->timer);
+	loop_timer_free(r->batch_timer);
 	free(r->list_prefix);
 	free(r);
 }

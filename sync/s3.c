@@ -238,9 +238,9 @@ static void learn_clock(const struct creq_result *res)
 	int64_t t = curlloop_parse_date(res->h.date);
 
 	if (t > 0 && sync_clock_observe((time_t)t))
-		log_warn("sync: the local clock is %lld s off the storage "
-			 "server's; signing with the server's time",
-			 (long long)-sync_clock_skew());
+		log_warn("sync: the storage server's clock differs from ours "
+			 "by %+lld s; signing with its time",
+			 (long long)sync_clock_skew());
 }
 
 static void status_from(struct backend_status *st,

@@ -60,7 +60,10 @@ s3_start() {
 		S3_PROXY_PORT=$(free_port)
 	done
 	S3_ENDPOINT=http://127.0.0.1:$S3_PROXY_PORT
-	node "$S3RVER_JS" -d "$S3_DATA" -a 127.0.0.1 -p "$S3_PORT" -s \
+	# s3rver encrypts ListObjectsV2 continuation tokens with DES, which
+	# OpenSSL 3 only has in its legacy provider.
+	NODE_OPTIONS=--openssl-legacy-provider \
+		node "$S3RVER_JS" -d "$S3_DATA" -a 127.0.0.1 -p "$S3_PORT" -s \
 		--configure-bucket "$S3_BUCKET" >"$TI_TMP/s3rver.out" 2>&1 &
 	S3RVER_PID=$!
 	bg_track "$S3RVER_PID"

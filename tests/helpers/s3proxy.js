@@ -8,10 +8,11 @@
 // checks the request time against its own clock (15 minutes), the payload
 // against x-amz-content-sha256, Content-MD5 and x-amz-checksum-sha256, and
 // refuses what does not match with S3's own error codes. What passes is
-// forwarded unchanged to s3rver.
+// forwarded to s3rver without its Authorization header (already checked).
 //
 // Test hooks (all optional):
-//   --log FILE        one line per request: METHOD KEY?QUERY STATUS BYTES
+//   --log FILE        one line per request:
+//                     METHOD KEY?QUERY STATUS BYTES CODE|- UNIX-MS
 //   --dump DIR        the body of every object PUT, as DIR/NNNNNN
 //                     (and DIR/NNNNNN.key holding the key)
 //   --ctl DIR         behaviour switches read per request:
@@ -273,7 +274,7 @@ function logLine(req, key, status, bytes, code) {
   const q = req.url.indexOf('?');
   const query = q < 0 ? '' : req.url.slice(q);
   fs.appendFileSync(opts.log,
-    `${req.method} ${key}${query} ${status} ${bytes}${code ? ' ' + code : ''}\n`);
+    `${req.method} ${key}${query} ${status} ${bytes} ${code || '-'} ${Date.now()}\n`);
 }
 
 // "/bucket/key..." -> [bucket, key]
@@ -327,6 +328,9 @@ function rewriteListing(xml, prefix, objs) {
 
 function forward(req, res, body, key, opts2) {
   const headers = Object.assign({}, req.headers);
+  // The proxy is the authority: s3rver would check the request time
+  // against its own clock again (which --clock-offset does not move).
+  delete headers.authorization;
   delete headers['transfer-encoding'];
   delete headers.expect;
   if (body.length || req.method === 'PUT' || req.method === 'POST')
