@@ -451,6 +451,8 @@ static int setup(struct creq *r, const struct creq_spec *s)
 	SET(CURLOPT_LOW_SPEED_TIME, LOW_SPEED_SECS);
 	SET(CURLOPT_TCP_KEEPALIVE, 1L);
 	SET(CURLOPT_PROTOCOLS_STR, "http,https");
+	/* A key is a name, not a path: "a/../b" must not become "b". */
+	SET(CURLOPT_PATH_AS_IS, 1L);
 	SET(CURLOPT_USERAGENT, "tenant-init/" TENANT_INIT_VERSION);
 	SET(CURLOPT_WRITEFUNCTION, write_cb);
 	SET(CURLOPT_WRITEDATA, r);

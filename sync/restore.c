@@ -257,7 +257,14 @@ static int install(struct restore *r, struct job *j)
 	state_entry_set_stat(&se, &st);
 	memcpy(se.md5, j->md5, sizeof(se.md5));
 	memcpy(se.etag, j->etag, sizeof(se.etag));
-	(void)state_put(root->state, j->rel, &se);
+	/*
+	 * From the legacy layout, the file is not in sync with its key in
+	 * the new one: no entry, so the uploader moves it there.
+	 */
+	if (r->legacy)
+		(void)state_del(root->state, j->rel);
+	else
+		(void)state_put(root->state, j->rel, &se);
 	r->n_download++;
 	r->bytes += j->size;
 	e->stats.downloaded_objects_total++;
@@ -481,7 +488,8 @@ static void consider(struct restore *r, const struct backend_obj *o)
 				return;
 			}
 		} else if (same_content(root, rel, &st, o, &se)) {
-			(void)state_put(root->state, rel, &se);
+			if (!r->legacy)
+				(void)state_put(root->state, rel, &se);
 			r->n_same++;
 			return;
 		}

@@ -14,6 +14,13 @@
 #   s3_meta_mtime KEY           KEY's x-amz-meta-mtime
 #   s3_count METHOD [PATTERN]   requests seen by the proxy
 #   rclone_s3 ARGS...           rclone with a remote "s3:" on the proxy
+#   ti_pid1_start LOG ENV... -- CMD...
+#                               tenant-init as PID 1 of a new PID namespace,
+#                               in the background (tini mode, CMD the
+#                               gateway stand-in); sets TI_PID (its pid
+#                               here) and TI_NS_PID (the unshare process)
+#   ti_pid1_wait SECONDS        wait for it to exit; its status in TI_RC
+#   ti_agent_pid                the sync agent's pid (child of TI_PID)
 #
 #   S3_BUCKET S3_KEY S3_SECRET S3_ENDPOINT S3_DATA S3_LOG S3_CTL
 
@@ -115,4 +122,37 @@ force_path_style = true
 CONF
 	# rclone cannot connect at all with AWS_CA_BUNDLE set (FIELD-NOTES).
 	env -u AWS_CA_BUNDLE rclone --config "$conf" "$@"
+}
+
+ti_pid1_start() {
+	local log=$1
+	shift
+	local envs=()
+	while [ $# -gt 0 ] && [ "$1" != "--" ]; do
+		envs+=("$1")
+		shift
+	done
+	shift
+	env -i PATH="$PATH" TENANT_HEALTH_LISTEN="127.0.0.1:$(free_port)" \
+		"${envs[@]}" unshare --pid --fork --mount-proc --kill-child -- \
+		"$TI_BIN" -- "$@" >"$log" 2>&1 &
+	TI_NS_PID=$!
+	bg_track "$TI_NS_PID"
+	TI_PID=
+	wait_until 10 _ti_find_child || return 1
+}
+
+_ti_find_child() {
+	TI_PID=$(pgrep -P "$TI_NS_PID" -x tenant-init | head -1)
+	[ -n "$TI_PID" ]
+}
+
+ti_pid1_wait() {
+	wait_pid_exit "$TI_NS_PID" "$1" || return 1
+	wait "$TI_NS_PID"
+	TI_RC=$?
+}
+
+ti_agent_pid() {
+	pgrep -P "$TI_PID" -x tenant-sync | head -1
 }

@@ -23,6 +23,7 @@
 //                                        requests (count decremented)
 //                       DIR/delay-put    milliseconds to hold each PUT/POST
 //                                        before forwarding it
+//                       DIR/delay-get    the same for each object GET
 //                       DIR/inject.json  [{"key":K,"body":B}]: objects added
 //                                        to listings (keys URL-encoded) and
 //                                        served by the proxy itself
@@ -428,8 +429,9 @@ function handle(req, res, body) {
       return;
     }
   }
-  const delay = Number(readCtl('delay-put') || 0);
-  if (delay > 0 && (req.method === 'PUT' || req.method === 'POST')) {
+  const writing = req.method === 'PUT' || req.method === 'POST';
+  const delay = Number(readCtl(writing ? 'delay-put' : 'delay-get') || 0);
+  if (delay > 0 && (writing || (req.method === 'GET' && key))) {
     setTimeout(() => forward(req, res, body, key), delay);
     return;
   }
