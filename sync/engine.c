@@ -127,9 +127,9 @@ int engine_scan(struct engine *e, struct sync_root *r, const char *rel_dir,
 	/* Watch first, then list: nothing created meanwhile is missed. */
 	if (e->watch)
 		(void)watch_add(e->watch, r, dfd, rel_dir);
-	fd = fcntl(dfd, F_DUPFD_CLOEXEC, 3);
+	fd = pathsafe_reopen_dir(dfd);
 	if (fd < 0)
-		return -errno;
+		return fd;
 	d = fdopendir(fd);
 	if (!d) {
 		err = -errno;
@@ -395,7 +395,7 @@ int engine_sync_start(struct engine *e, bool watch)
 /* Remove what a crash left in a temporary directory. */
 static void clean_tmp(int tmpfd)
 {
-	int fd = fcntl(tmpfd, F_DUPFD_CLOEXEC, 3);
+	int fd = pathsafe_reopen_dir(tmpfd);
 	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
 	struct dirent *de;
 

@@ -204,10 +204,10 @@ static int walk(struct backend_op *op, int dfd, const char *base,
 	DIR *d;
 	struct dirent *de;
 	int r = 0;
-	int fd = fcntl(dfd, F_DUPFD_CLOEXEC, 3);
+	int fd = pathsafe_reopen_dir(dfd);
 
 	if (fd < 0)
-		return -errno;
+		return fd;
 	d = fdopendir(fd);
 	if (!d) {
 		r = -errno;

@@ -69,15 +69,22 @@ static int open_child_dir(int dfd, const char *name, bool create, uid_t uid,
 	return fd;
 }
 
+int pathsafe_reopen_dir(int dirfd)
+{
+	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	return fd < 0 ? -errno : fd;
+}
+
 int pathsafe_open_dir(int rootfd, const char *reldir, bool create, uid_t uid,
 		      gid_t gid)
 {
 	char name[NAME_MAX + 1];
-	int fd = fcntl(rootfd, F_DUPFD_CLOEXEC, 3);
+	int fd = pathsafe_reopen_dir(rootfd);
 	const char *p = reldir;
 
 	if (fd < 0)
-		return -errno;
+		return fd;
 	while (*p) {
 		const char *slash = strchr(p, '/');
 		size_t n = slash ? (size_t)(slash - p) : strlen(p);

@@ -27,6 +27,13 @@
 const char *pathsafe_check(const char *rel, size_t len);
 
 /*
+ * A new open file description of the directory dirfd (not a dup(), which
+ * would share the readdir position: a second walk of a dup'ed root would
+ * find the directory already read to its end). Returns the fd or -errno.
+ */
+int pathsafe_reopen_dir(int dirfd);
+
+/*
  * Open the directory reldir ("" = the root itself) below rootfd, one
  * segment at a time with O_NOFOLLOW. With create, missing directories are
  * made (mode 0700) and, when uid/gid are not -1, given to that owner.

@@ -12,7 +12,7 @@
 //
 // Test hooks (all optional):
 //   --log FILE        one line per request:
-//                     METHOD KEY?QUERY STATUS BYTES CODE|- UNIX-MS
+//                     METHOD KEY?QUERY STATUS BYTES CODE|- UNIX-MS CLIENT-PORT
 //   --dump DIR        the body of every object PUT, as DIR/NNNNNN
 //                     (and DIR/NNNNNN.key holding the key)
 //   --ctl DIR         behaviour switches read per request:
@@ -275,7 +275,7 @@ function logLine(req, key, status, bytes, code) {
   const q = req.url.indexOf('?');
   const query = q < 0 ? '' : req.url.slice(q);
   fs.appendFileSync(opts.log,
-    `${req.method} ${key}${query} ${status} ${bytes} ${code || '-'} ${Date.now()}\n`);
+    `${req.method} ${key}${query} ${status} ${bytes} ${code || '-'} ${Date.now()} ${req.socket.remotePort}\n`);
 }
 
 // "/bucket/key..." -> [bucket, key]

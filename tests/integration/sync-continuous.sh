@@ -6,7 +6,8 @@
 # creations, changes, deletions, new and renamed directories reach the
 # bucket a debounce later; excluded files never do; a file that never
 # stops changing is still uploaded (debounce bounded at 5x); a mass
-# deletion is held back by the guard and nothing is deleted; and the
+# deletion is held back by the guard and nothing is deleted; an inotify
+# queue overflow leads to a rescan that finds what was missed; and the
 # write -> object-visible latency over 200 writes with the default 1 s
 # debounce is measured (p50/p99 as TAP diagnostics).
 source "$(dirname "$0")/../lib.sh"
@@ -119,6 +120,31 @@ rm "$DATA/marker.txt"
 wait_until 15 gone marker.txt
 ok $? "an ordinary deletion goes through again"
 is "$(s3_keys "$P/many/" | wc -l)" 250 "the returned files are all there"
+
+# Lost events: with the agent stopped, flood its inotify queue past
+# fs.inotify.max_queued_events (excluded *.tmp files: created, closed,
+# deleted), then write files whose events the kernel has to drop.
+agent=$(ti_agent_pid)
+kill -STOP "$agent"
+python3 - "$DATA" "$(cat /proc/sys/fs/inotify/max_queued_events)" <<'PY'
+import os, sys
+d, limit = sys.argv[1], int(sys.argv[2])
+for i in range(limit // 3 + 100):
+    p = os.path.join(d, "junk%d.tmp" % i)
+    os.close(os.open(p, os.O_CREAT | os.O_WRONLY, 0o600))
+    os.unlink(p)
+for i in range(5):
+    with open(os.path.join(d, "after-overflow-%d" % i), "w") as f:
+        f.write("x%d" % i)
+PY
+kill -CONT "$agent"
+wait_until 15 grep -q "inotify queue overflowed; rescanning" "$LOG"
+ok $? "the agent noticed the overflow"
+overflow_done() {
+	for i in 0 1 2 3 4; do visible "after-overflow-$i" "x$i" || return 1; done
+}
+wait_until 15 overflow_done
+ok $? "the rescan found the files whose events were lost"
 
 # Latency: 200 files written 20 ms apart, default debounce (1 s).
 kill -TERM "$TI_PID"

@@ -104,6 +104,11 @@ is "$(s3_count POST 'h3/.*delete')$(s3_count DELETE 'h3/')" "00" "nothing delete
 ti "$A" h3/ -- sync --once 2>/dev/null
 is "$(cat "$(s3_obj h3/openclaw/z)")/$(cat "$(s3_obj h3/openclaw/w)")" \
 	"z v2 (local)/w local only" "the kept files are uploaded next"
+rm "$A/x"
+ti "$A" h3/ -- sync --once 2>/dev/null
+ok $([ ! -e "$(s3_obj h3/openclaw/x)" ]; echo $?) "sync --once propagates a deletion"
+is "$(s3_keys h3/ | tr '\n' ' ')" "h3/openclaw/w h3/openclaw/y h3/openclaw/z " \
+	"... of that file only"
 
 for f in "$TI_TMP"/*.log; do
 	no_sanitizer_report "$f" || { ok 1 "sanitizer report in $f"; head -60 "$f"; }

@@ -99,12 +99,26 @@ ti_once t3/ TENANT_SYNC_CONCURRENCY=1 TENANT_FLUSH_TIMEOUT=30s 2>"$TI_TMP/slow.l
 is $? 0 "uploads complete despite SlowDown"
 is "$(s3_keys t3/ | wc -l)" 4 "... every file arrived"
 is "$(s3_count PUT 't3/.* 503 .* SlowDown')" 2 "... after two SlowDown answers"
-t_fail=$(grep ' 503 ' "$S3_LOG" | tail -1 | awk '{print $NF}')
-t_next=$(awk -v t="$t_fail" '$NF > t && $1 == "PUT" {print $NF; exit}' "$S3_LOG")
+t_fail=$(grep ' 503 ' "$S3_LOG" | tail -1 | awk '{print $(NF-1)}')
+t_next=$(awk -v t="$t_fail" '$(NF-1) > t && $1 == "PUT" {print $(NF-1); exit}' "$S3_LOG")
 [ $((t_next - t_fail)) -ge 1900 ]
 ok $? "... the next PUT waited at least ~2 s ($((t_next - t_fail)) ms)"
 grep -q "SlowDown" "$TI_TMP/slow.log"
 ok $? "the throttling was logged"
+
+# -- a failed part: the multipart upload is aborted, then done again --
+mkdir -p "$TI_TMP/large"
+head -c $((65 * 1024 * 1024)) /dev/urandom >"$TI_TMP/large/large.bin"
+echo '{"count":1,"status":500,"code":"InternalError","methods":["PUT"]}' \
+	>"$S3_CTL/fail"
+env -i PATH="$PATH" OPENCLAW_STATE_DIR="$TI_TMP/large" TENANT_FLUSH_TIMEOUT=60s \
+	$(s3_env t4/) "$TI_BIN" sync --once 2>"$TI_TMP/mpu.log"
+is $? 0 "a 65 MiB upload whose first part fails still completes"
+is "$(s3_count DELETE 't4/openclaw/large.bin\?uploadId=')" 1 \
+	"... the failed multipart upload was aborted"
+is "$(s3_count POST 't4/openclaw/large.bin\?uploads=')" 2 "... and started again"
+cmp -s "$TI_TMP/large/large.bin" "$(s3_obj t4/openclaw/large.bin)"
+ok $? "... the object is complete and identical"
 
 for f in "$TI_TMP"/*.log; do
 	no_sanitizer_report "$f" || { ok 1 "sanitizer report in $f"; cat "$f"; }

@@ -2,6 +2,7 @@
 /* Restore path safety (sync/pathsafe.c). */
 #include "sync/pathsafe.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -89,6 +90,23 @@ int main(void)
 	   "a symlinked file is not read");
 	fd = pathsafe_lstat(rootfd, "link/x", &st);
 	ok(fd == -ELOOP || fd == -ENOTDIR, "lstat through a symlink refused");
+	{
+		/* Two walks of the root must both see everything. */
+		int counts[2];
+		for (int k = 0; k < 2; k++) {
+			int dfd = pathsafe_open_dir(rootfd, "", false,
+						    (uid_t)-1, (gid_t)-1);
+			DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
+			counts[k] = 0;
+			while (d && readdir(d))
+				counts[k]++;
+			if (d)
+				closedir(d);
+		}
+		ok(counts[0] > 2 && counts[0] == counts[1],
+		   "the root can be walked twice (%d, %d entries)", counts[0],
+		   counts[1]);
+	}
 	pathsafe_escape("a\nb\\c", 5, esc, sizeof(esc));
 	is_str(esc, "a\\x0ab\\x5cc", "keys are escaped for logs");
 	close(rootfd);
