@@ -333,9 +333,10 @@ static void touch(struct uploader *u, struct sync_root *r, const char *rel,
 		due = t + debounce;
 		if (due > it->first_ms + DEBOUNCE_BOUND * debounce)
 			due = it->first_ms + DEBOUNCE_BOUND * debounce;
-		if (it->heap_idx != NOT_IN_HEAP && it->due_ms < due &&
-		    it->attempt)
-			due = it->due_ms; /* keep a pending retry time */
+		/* A change does not cut a failure's backoff short. */
+		if (it->attempt && it->heap_idx != NOT_IN_HEAP &&
+		    it->due_ms > due)
+			due = it->due_ms;
 	}
 	item_wait(u, it, due);
 }

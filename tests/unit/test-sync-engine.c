@@ -89,9 +89,9 @@ int main(void)
 					      .stats = on_stats};
 	char tmpl[] = "/tmp/ti-engine.XXXXXX";
 	char *top = mkdtemp(tmpl);
-	char backup[256], data[256], p[PATH_MAX], err[256] = "";
+	char backup[256], data[256], data2[256], p[PATH_MAX], err[256] = "";
 	char *excludes[] = {"*.log", NULL};
-	struct sync_path path;
+	struct sync_path paths[2];
 	struct sync_config sc;
 	struct t t = {0};
 	struct engine *e;
@@ -113,13 +113,16 @@ int main(void)
 	put(backup, "openclaw/a.txt", "alpha");
 	put(backup, "openclaw/d/b.txt", "beta");
 
-	path.local = data;
-	path.remote = "openclaw/";
+	(void)snprintf(data2, sizeof(data2), "%s/home", top);
+	paths[0].local = data;
+	paths[0].remote = "openclaw/";
+	paths[1].local = data2;
+	paths[1].remote = "home/";
 	memset(&sc, 0, sizeof(sc));
 	sc.kind = SYNC_FILE;
 	sc.file_root = backup;
-	sc.paths = &path;
-	sc.npaths = 1;
+	sc.paths = paths;
+	sc.npaths = 2;
 	sc.excludes = excludes;
 	sc.debounce_ms = 50;
 	sc.concurrency = 4;
@@ -152,14 +155,18 @@ int main(void)
 	put(data, "skip.log", "excluded");
 	(void)snprintf(p, sizeof(p), "%s/openclaw/new.txt", backup);
 	ok(run_until(&t, NULL, p), "a new file reaches the backup");
+	put(data2, "other root.txt", "second");
+	(void)snprintf(p, sizeof(p), "%s/home/other root.txt", backup);
+	ok(run_until(&t, NULL, p),
+	   "a second TENANT_SYNC_PATHS root syncs to its own prefix");
 	t.stats_seen = false;
 	engine_flush(e, 5000);
 	ok(run_until(&t, &t.flushed, NULL) && t.flush_ok, "flush done, ok");
 	(void)snprintf(p, sizeof(p), "%s/openclaw/skip.log", backup);
 	ok(stat(p, &st) < 0, "the excluded file stayed local");
 	ok(run_until(&t, &t.stats_seen, NULL) &&
-	       t.last.uploaded_objects_total == 1 && t.last.queue_depth == 0,
-	   "counters: 1 upload, nothing queued");
+	       t.last.uploaded_objects_total == 2 && t.last.queue_depth == 0,
+	   "counters: 2 uploads, nothing queued");
 	engine_free(e);
 	loop_free(t.loop);
 	{
