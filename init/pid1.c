@@ -683,6 +683,13 @@ int pid1_run(struct pid1 *p)
 		else if (r < 0)
 			log_warn_errno(r, "network: loopback interface not up");
 	}
+	/* Restored files belong to the gateway's user from the start. */
+	if (p->policy) {
+		uid_t uid;
+		gid_t gid;
+		if (policy_gateway_owner(p->policy, &uid, &gid))
+			agent_set_owner(p->agent, uid, gid);
+	}
 	p->st.restoring = true;
 	r = agent_start(p->agent);
 	if (r < 0) {

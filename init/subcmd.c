@@ -14,11 +14,14 @@
 #include "supervisor/health.h"
 #include "supervisor/keys.h"
 #include "supervisor/launch.h"
+#include "sync/cmd.h"
 
 static const struct subcmd subcmds[] = {
     {"check-config", subcmd_check_config},
     {"encrypt-key", keys_cmd_encrypt},
     {"health", health_cmd},
+    {"sync", sync_cmd_sync},
+    {"restore", sync_cmd_restore},
 };
 
 const struct subcmd *subcmd_find(const char *name)

@@ -4,6 +4,13 @@
  * sync mode), hand it the storage credentials, learn when the restore is
  * done, forward "sync now", ask for the final flush, restart it if it dies.
  *
+ * The agent is /proc/self/exe re-executed as `tenant-init sync --agent
+ * --ipc-fd 3`, in its own process group, with a SOCK_SEQPACKET socketpair
+ * as fd 3 over which it gets its configuration, credentials included
+ * (PID 1's environment no longer has them), and reports back (sync/ipc.h).
+ * If it dies it is restarted with backoff (1 s doubling to 30 s); a
+ * restart after the boot restore skips the restore and rescans instead.
+ *
  * With sync off (no TENANT_SYNC_URL and no R2 credentials) no agent runs:
  * the restore is reported done at once and the flush is a no-op.
  */
@@ -32,6 +39,13 @@ struct agent *agent_new(struct loop *loop, const struct config *cfg,
 
 /* Stop watching (the process, if any, must already be gone) and free. */
 void agent_free(struct agent *a);
+
+/*
+ * Owner of restored files and directories (the gateway's user), sent to
+ * the agent when it starts; (uid_t)-1/(gid_t)-1 (the default) leave them
+ * as created. Call before agent_start().
+ */
+void agent_set_owner(struct agent *a, uid_t uid, gid_t gid);
 
 /* Start the agent and its boot restore. Returns 0 or -errno. */
 int agent_start(struct agent *a);

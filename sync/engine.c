@@ -1,0 +1,570 @@
+/* SPDX-License-Identifier: MIT */
+#include "sync/engine.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "init/cleanup.h"
+#include "init/log.h"
+#include "init/loop.h"
+#include "sync/backend.h"
+#include "sync/clock.h"
+#include "sync/glob.h"
+#include "sync/pathsafe.h"
+#include "sync/restore.h"
+#include "sync/state.h"
+#include "sync/strmap.h"
+#include "sync/upload.h"
+#include "sync/watch.h"
+
+/* Storage failing this long makes /readyz warn "sync-degraded". */
+#define DEGRADED_AFTER_MS 10000
+/* Counters are pushed to PID 1 at most this often. */
+#define STATS_COALESCE_MS 200
+/* Overflows in a burst cause one rescan. */
+#define RESCAN_COALESCE_MS 100
+
+/* ---- keys ---- */
+
+char *engine_key(const struct sync_root *r, const char *rel)
+{
+	char *k = NULL;
+
+	if (asprintf(&k, "%s%s", r->key_prefix, rel) < 0)
+		return NULL;
+	return k;
+}
+
+/* ---- counters ---- */
+
+static void stats_timer_cb(void *ctx)
+{
+	struct engine *e = ctx;
+
+	if (e->up) {
+		e->stats.queue_depth = uploader_depth(e->up);
+		e->stats.lag_seconds = uploader_lag(e->up);
+	}
+	if (e->cbs.stats)
+		e->cbs.stats(e->ctx, &e->stats, e->restore_seconds);
+}
+
+void engine_stats_changed(struct engine *e)
+{
+	if (!loop_timer_is_armed(e->stats_timer))
+		loop_timer_arm(e->stats_timer, STATS_COALESCE_MS);
+}
+
+static void degraded_cb(void *ctx)
+{
+	struct engine *e = ctx;
+
+	if (!e->fail_since_ms || e->stats.degraded)
+		return;
+	e->stats.degraded = true;
+	log_warn("sync: storage has been failing for %d s; changes wait "
+		 "on disk and are retried",
+		 DEGRADED_AFTER_MS / 1000);
+	engine_stats_changed(e);
+}
+
+void engine_note_error(struct engine *e, const struct backend_status *st)
+{
+	uint64_t now = loop_now_ms();
+
+	e->stats.errors_total++;
+	if (!e->fail_since_ms) {
+		e->fail_since_ms = now;
+		loop_timer_arm(e->degraded_timer, DEGRADED_AFTER_MS);
+	}
+	if (st->throttled) {
+		uint64_t until = now + st->retry_after_ms;
+		if (until > e->throttle_until_ms)
+			e->throttle_until_ms = until;
+	}
+	engine_stats_changed(e);
+}
+
+void engine_note_success(struct engine *e)
+{
+	e->stats.last_success_timestamp =
+	    (double)sync_clock_now_ns() / 1e9 - (double)sync_clock_skew();
+	if (e->fail_since_ms) {
+		e->fail_since_ms = 0;
+		loop_timer_disarm(e->degraded_timer);
+		if (e->stats.degraded)
+			log_info("sync: storage reachable again");
+		e->stats.degraded = false;
+	}
+	engine_stats_changed(e);
+}
+
+uint64_t engine_throttle_left(const struct engine *e)
+{
+	uint64_t now = loop_now_ms();
+
+	return e->throttle_until_ms > now ? e->throttle_until_ms - now : 0;
+}
+
+/* ---- scanning ---- */
+
+int engine_scan(struct engine *e, struct sync_root *r, const char *rel_dir,
+		struct strmap *seen, bool now)
+{
+	_cleanup_close_ int dfd = -1;
+	DIR *d;
+	struct dirent *de;
+	int fd, err = 0;
+
+	dfd = pathsafe_open_dir(r->fd, rel_dir, false, (uid_t)-1, (gid_t)-1);
+	if (dfd < 0)
+		return dfd == -ENOENT ? 0 : dfd;
+	/* Watch first, then list: nothing created meanwhile is missed. */
+	if (e->watch)
+		(void)watch_add(e->watch, r, dfd, rel_dir);
+	fd = pathsafe_reopen_dir(dfd);
+	if (fd < 0)
+		return fd;
+	d = fdopendir(fd);
+	if (!d) {
+		err = -errno;
+		(void)close(fd);
+		return err;
+	}
+	while ((errno = 0, de = readdir(d))) {
+		_cleanup_free_ char *rel = NULL;
+		struct stat st;
+
+		if (strcmp(de->d_name, ".") == 0 ||
+		    strcmp(de->d_name, "..") == 0)
+			continue;
+		if (asprintf(&rel, "%s%s%s", rel_dir, rel_dir[0] ? "/" : "",
+			     de->d_name) < 0) {
+			rel = NULL;
+			err = -ENOMEM;
+			break;
+		}
+		if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			continue; /* gone already */
+		if (S_ISDIR(st.st_mode)) {
+			if (!glob_excludes_dir(e->sc->excludes, rel))
+				(void)engine_scan(e, r, rel, seen, now);
+		} else if (S_ISREG(st.st_mode) &&
+			   !glob_excludes_file(e->sc->excludes, rel)) {
+			if (seen)
+				(void)strmap_put(seen, rel, NULL, NULL);
+			uploader_check(e->up, r, rel, &st, now);
+		}
+	}
+	if (!err && errno)
+		err = -errno;
+	(void)closedir(d);
+	return err;
+}
+
+struct missing {
+	struct engine *e;
+	struct sync_root *r;
+	struct strmap *seen;
+};
+
+static int missing_cb(void *ctx, const char *path, const struct state_entry *se)
+{
+	struct missing *m = ctx;
+
+	(void)se;
+	if (!m->seen || !strmap_has(m->seen, path))
+		uploader_touch_now(m->e->up, m->r, path);
+	return 0;
+}
+
+void engine_rescan(struct engine *e, struct sync_root *only)
+{
+	for (size_t i = 0; i < e->nroots; i++) {
+		struct sync_root *r = &e->roots[i];
+		struct missing m = {.e = e, .r = r};
+		int err;
+
+		if (only && only != r)
+			continue;
+		m.seen = strmap_new();
+		if (!m.seen) {
+			log_err("sync: out of memory rescanning %s", r->local);
+			continue;
+		}
+		err = engine_scan(e, r, "", m.seen, true);
+		if (err < 0) {
+			/* An incomplete walk must not look like deletions. */
+			log_warn_errno(err, "sync: unable to scan %s",
+				       r->local);
+		} else {
+			(void)state_foreach(r->state, NULL, missing_cb, &m);
+		}
+		strmap_free(m.seen);
+	}
+}
+
+/* ---- watch callbacks ---- */
+
+static void w_changed(void *ctx, struct sync_root *r, const char *rel)
+{
+	struct engine *e = ctx;
+
+	uploader_touch(e->up, r, rel);
+}
+
+static void w_dir_added(void *ctx, struct sync_root *r, const char *rel)
+{
+	struct engine *e = ctx;
+
+	(void)engine_scan(e, r, rel, NULL, false);
+}
+
+static void w_dir_removed(void *ctx, struct sync_root *r, const char *rel)
+{
+	struct engine *e = ctx;
+	_cleanup_free_ char *prefix = NULL;
+	struct missing m = {.e = e, .r = r};
+
+	if (asprintf(&prefix, "%s/", rel) < 0) {
+		prefix = NULL;
+		return;
+	}
+	/* Everything tracked below it is now missing: look at each. */
+	(void)state_foreach(r->state, prefix, missing_cb, &m);
+}
+
+static void rescan_cb(void *ctx)
+{
+	struct engine *e = ctx;
+
+	engine_rescan(e, NULL);
+}
+
+static void w_overflow(void *ctx, struct sync_root *r)
+{
+	struct engine *e = ctx;
+
+	(void)r;
+	/* A burst of overflows (or lost roots) makes one rescan. */
+	if (!loop_timer_is_armed(e->rescan_timer))
+		loop_timer_arm(e->rescan_timer, RESCAN_COALESCE_MS);
+}
+
+/* ---- flush ---- */
+
+static void report_flush(struct engine *e, bool ok)
+{
+	if (e->flush_reported)
+		return;
+	e->flush_reported = true;
+	loop_timer_disarm(e->flush_timer);
+	if (e->cbs.flush_done)
+		e->cbs.flush_done(e->ctx, ok);
+}
+
+static void flush_timer_cb(void *ctx)
+{
+	struct engine *e = ctx;
+
+	if (!e->up || uploader_is_idle(e->up)) {
+		report_flush(e, true);
+		return;
+	}
+	if (loop_now_ms() >= e->flush_deadline_ms) {
+		log_err("sync: flush timed out with %llu changes not yet in "
+			"storage",
+			(unsigned long long)uploader_depth(e->up));
+		uploader_cancel_all(e->up);
+		report_flush(e, false);
+		return;
+	}
+	loop_timer_arm_at(e->flush_timer, e->flush_deadline_ms);
+}
+
+void engine_uploader_idle(struct engine *e)
+{
+	if (e->flushing && !e->flush_reported)
+		loop_timer_arm(e->flush_timer, 0);
+}
+
+void engine_flush(struct engine *e, uint64_t timeout_ms)
+{
+	if (e->flushing)
+		return;
+	e->flushing = true;
+	e->flush_reported = false;
+	if (!e->syncing) {
+		/*
+		 * Still restoring (or never started): abandon the restore,
+		 * leaving no partial file. Nothing was ever uploaded from
+		 * this instance, so there is nothing to flush.
+		 */
+		if (e->restore) {
+			restore_cancel(e->restore);
+			if (e->cbs.restore_done)
+				e->cbs.restore_done(e->ctx, false, 0);
+		}
+		loop_timer_arm(e->flush_timer, 0);
+		return;
+	}
+	e->flush_deadline_ms = loop_now_ms() + timeout_ms;
+	log_info("sync: final flush (at most %llu ms)",
+		 (unsigned long long)timeout_ms);
+	/* Events still queued, and anything they would have missed. */
+	if (e->watch)
+		watch_drain(e->watch);
+	engine_rescan(e, NULL);
+	uploader_flush(e->up);
+	loop_timer_arm(e->flush_timer, 0);
+}
+
+void engine_sync_now(struct engine *e)
+{
+	if (!e->syncing) {
+		log_info("sync: restore in progress; sync now is implied");
+		return;
+	}
+	log_info("sync: syncing now (SIGUSR1)");
+	engine_rescan(e, NULL);
+	uploader_hurry(e->up);
+}
+
+/* ---- restore and sync ---- */
+
+static void restore_done_cb(void *ctx)
+{
+	struct engine *e = ctx;
+
+	e->restore_seconds =
+	    (double)(loop_now_ms() - e->restore_t0_ms) / 1000.0;
+	engine_stats_changed(e);
+	if (e->cbs.restore_done)
+		e->cbs.restore_done(e->ctx, true, e->restore_seconds);
+}
+
+int engine_restore(struct engine *e)
+{
+	e->restore_t0_ms = loop_now_ms();
+	if (!e->restore) {
+		e->restore = restore_new(e, restore_done_cb, e);
+		if (!e->restore)
+			return -errno;
+	}
+	return restore_start(e->restore);
+}
+
+int engine_sync_start(struct engine *e, bool watch)
+{
+	static const struct watch_cbs wcbs = {
+	    .changed = w_changed,
+	    .removed = w_changed,
+	    .dir_added = w_dir_added,
+	    .dir_removed = w_dir_removed,
+	    .overflow = w_overflow,
+	};
+
+	if (e->syncing)
+		return 0;
+	e->up = uploader_new(e);
+	if (!e->up)
+		return -errno;
+	if (watch) {
+		e->watch = watch_new(e->loop, e->sc->excludes, &wcbs, e);
+		if (!e->watch)
+			return -errno;
+	}
+	e->syncing = true;
+	engine_rescan(e, NULL);
+	if (e->watch)
+		log_info("sync: watching %u directories; uploads follow "
+			 "changes after %llu ms",
+			 watch_count(e->watch),
+			 (unsigned long long)e->sc->debounce_ms);
+	engine_stats_changed(e);
+	return 0;
+}
+
+/* ---- roots ---- */
+
+/* Remove what a crash left in a temporary directory. */
+static void clean_tmp(int tmpfd)
+{
+	int fd = pathsafe_reopen_dir(tmpfd);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	struct dirent *de;
+
+	if (!d) {
+		if (fd >= 0)
+			(void)close(fd);
+		return;
+	}
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") != 0 &&
+		    strcmp(de->d_name, "..") != 0)
+			(void)unlinkat(tmpfd, de->d_name, 0);
+	(void)closedir(d);
+}
+
+static int open_private_dir(int dfd, const char *name)
+{
+	int fd;
+
+	if (mkdirat(dfd, name, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	/*
+	 * Ours alone: the gateway may own the data directory, but not the
+	 * sync state or the files staged here.
+	 */
+	if (fchmod(fd, 0700) < 0 || fchown(fd, geteuid(), getegid()) < 0)
+		log_warn_errno(errno, "sync: unable to make %s private", name);
+	return fd;
+}
+
+static int root_open(struct engine *e, struct sync_root *r, size_t idx,
+		     const struct sync_path *p, char *err, size_t errlen)
+{
+	_cleanup_free_ char *id = NULL;
+	struct stat st;
+	bool created;
+	int rc;
+
+	r->idx = idx;
+	r->local = p->local;
+	r->remote = p->remote;
+	r->fd = r->statefd = r->tmpfd = -1;
+	if (asprintf(&r->key_prefix, "%s%s", e->sc->prefix ? e->sc->prefix : "",
+		     p->remote) < 0) {
+		r->key_prefix = NULL;
+		return -ENOMEM;
+	}
+	created = stat(p->local, &st) < 0 && errno == ENOENT;
+	rc = pathsafe_mkdir_p(p->local, 0700);
+	if (rc == 0) {
+		r->fd = open(p->local, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		rc = r->fd < 0 ? -errno : 0;
+	}
+	if (rc < 0) {
+		(void)snprintf(err, errlen, "unable to open %s: %s", p->local,
+			       strerror(-rc));
+		return rc;
+	}
+	if (created && (e->uid != (uid_t)-1 || e->gid != (gid_t)-1) &&
+	    fchown(r->fd, e->uid, e->gid) < 0)
+		log_warn_errno(errno,
+			       "sync: unable to give %s to the gateway "
+			       "user",
+			       p->local);
+	r->statefd = open_private_dir(r->fd, SYNC_STATE_DIR);
+	rc = r->statefd;
+	if (rc >= 0) {
+		r->tmpfd = open_private_dir(r->statefd, "tmp");
+		rc = r->tmpfd;
+	}
+	if (rc < 0) {
+		(void)snprintf(err, errlen, "unable to open %s/%s: %s",
+			       p->local, SYNC_STATE_DIR, strerror(-rc));
+		return rc;
+	}
+	clean_tmp(r->tmpfd);
+	if (asprintf(&id, "%s %s", e->be->id, r->key_prefix) < 0) {
+		id = NULL;
+		return -ENOMEM;
+	}
+	rc = state_open(r->statefd, id, &r->state);
+	if (rc < 0)
+		(void)snprintf(err, errlen,
+			       "unable to open the sync state in "
+			       "%s/%s: %s",
+			       p->local, SYNC_STATE_DIR, strerror(-rc));
+	return rc;
+}
+
+static void root_close(struct sync_root *r)
+{
+	state_close(r->state);
+	if (r->tmpfd >= 0) {
+		clean_tmp(r->tmpfd);
+		(void)close(r->tmpfd);
+	}
+	if (r->statefd >= 0)
+		(void)close(r->statefd);
+	if (r->fd >= 0)
+		(void)close(r->fd);
+	free(r->key_prefix);
+}
+
+struct engine *engine_new(struct loop *loop, const struct sync_config *sc,
+			  uid_t uid, gid_t gid, const struct engine_cbs *cbs,
+			  void *ctx, char *err, size_t errlen)
+{
+	struct engine *e = calloc(1, sizeof(*e));
+	unsigned conc = sc->concurrency ? sc->concurrency : 1;
+
+	if (!e) {
+		(void)snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	e->loop = loop;
+	e->sc = sc;
+	e->uid = uid;
+	e->gid = gid;
+	e->cbs = *cbs;
+	e->ctx = ctx;
+	e->stats_timer = loop_timer_new(loop, stats_timer_cb, e);
+	e->degraded_timer = loop_timer_new(loop, degraded_cb, e);
+	e->flush_timer = loop_timer_new(loop, flush_timer_cb, e);
+	e->rescan_timer = loop_timer_new(loop, rescan_cb, e);
+	if (!e->stats_timer || !e->degraded_timer || !e->flush_timer ||
+	    !e->rescan_timer) {
+		(void)snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	e->be = backend_new(loop, sc, conc, err, errlen);
+	if (!e->be)
+		goto fail;
+	e->roots = calloc(sc->npaths, sizeof(*e->roots));
+	if (!e->roots) {
+		(void)snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	for (size_t i = 0; i < sc->npaths; i++) {
+		e->nroots = i + 1;
+		if (root_open(e, &e->roots[i], i, &sc->paths[i], err, errlen) <
+		    0) {
+			if (!err[0])
+				(void)snprintf(err, errlen, "out of memory");
+			goto fail;
+		}
+	}
+	return e;
+fail:
+	engine_free(e);
+	return NULL;
+}
+
+void engine_free(struct engine *e)
+{
+	if (!e)
+		return;
+	restore_free(e->restore);
+	uploader_free(e->up);
+	watch_free(e->watch);
+	backend_free(e->be);
+	for (size_t i = 0; i < e->nroots; i++)
+		root_close(&e->roots[i]);
+	free(e->roots);
+	loop_timer_free(e->stats_timer);
+	loop_timer_free(e->degraded_timer);
+	loop_timer_free(e->flush_timer);
+	loop_timer_free(e->rescan_timer);
+	free(e);
+}

@@ -1,0 +1,469 @@
+#!/usr/bin/env node
+// SPDX-License-Identifier: MIT
+//
+// A SigV4-verifying reverse proxy in front of s3rver (which checks the
+// access key id but not the signature; see ../shared/FIELD-NOTES.md).
+// It does what S3 does before it touches an object: it recomputes the
+// AWS Signature Version 4 of every request with the one secret it knows,
+// checks the request time against its own clock (15 minutes), the payload
+// against x-amz-content-sha256, Content-MD5 and x-amz-checksum-sha256, and
+// refuses what does not match with S3's own error codes. What passes is
+// forwarded to s3rver without its Authorization header (already checked).
+//
+// Test hooks (all optional):
+//   --log FILE        one line per request:
+//                     METHOD KEY?QUERY STATUS BYTES CODE|- UNIX-MS CLIENT-PORT
+//   --dump DIR        the body of every object PUT, as DIR/NNNNNN
+//                     (and DIR/NNNNNN.key holding the key)
+//   --ctl DIR         behaviour switches read per request:
+//                       DIR/down         close connections without answering
+//                       DIR/fail         JSON {"count":N,"status":503,
+//                                        "code":"SlowDown","retryAfter":S,
+//                                        "methods":["PUT"]}: fail the next N
+//                                        requests (count decremented)
+//                       DIR/delay-put    milliseconds to hold each PUT/POST
+//                                        before forwarding it
+//                       DIR/delay-get    the same for each object GET
+//                       DIR/inject.json  [{"key":K,"body":B}]: objects added
+//                                        to listings (keys URL-encoded) and
+//                                        served by the proxy itself
+//   --clock-offset S  the proxy's clock runs S seconds ahead (Date header
+//                     and the skew check), to test clock-skew correction
+//   --verbose 1       print the canonical request of refused signatures
+//
+// Usage: node s3proxy.js --port P --upstream-port U --access-key K
+//                        --secret S [hooks...]
+'use strict';
+
+const http = require('http');
+const crypto = require('crypto');
+const fs = require('fs');
+const path = require('path');
+
+const opts = {
+  host: '127.0.0.1',
+  port: 0,
+  upstreamPort: 0,
+  accessKey: 'S3RVER',
+  secret: '',
+  log: null,
+  dump: null,
+  ctl: null,
+  clockOffset: 0,
+  verbose: false,
+};
+for (let i = 2; i < process.argv.length; i += 2) {
+  const k = process.argv[i];
+  const v = process.argv[i + 1];
+  switch (k) {
+    case '--port': opts.port = Number(v); break;
+    case '--upstream-port': opts.upstreamPort = Number(v); break;
+    case '--access-key': opts.accessKey = v; break;
+    case '--secret': opts.secret = v; break;
+    case '--log': opts.log = v; break;
+    case '--dump': opts.dump = v; break;
+    case '--ctl': opts.ctl = v; break;
+    case '--clock-offset': opts.clockOffset = Number(v); break;
+    case '--verbose': opts.verbose = v === '1'; break;
+    default:
+      console.error(`s3proxy: unknown option ${k}`);
+      process.exit(2);
+  }
+}
+if (!opts.port || !opts.upstreamPort || !opts.secret) {
+  console.error('s3proxy: --port, --upstream-port and --secret are required');
+  process.exit(2);
+}
+
+const MAX_BODY = 256 * 1024 * 1024;
+let dumpSeq = 0;
+
+function now() {
+  return Date.now() + opts.clockOffset * 1000;
+}
+
+function sha256hex(buf) {
+  return crypto.createHash('sha256').update(buf).digest('hex');
+}
+
+function hmac(key, data) {
+  return crypto.createHmac('sha256', key).update(data).digest();
+}
+
+// RFC 3986 unreserved characters stay, everything else is %XX (uppercase),
+// which is how S3 canonicalises both the path and the query.
+function uriEncode(s, keepSlash) {
+  let out = '';
+  for (const b of Buffer.from(s, 'utf8')) {
+    const c = String.fromCharCode(b);
+    if (/[A-Za-z0-9_.~-]/.test(c) || (keepSlash && c === '/')) out += c;
+    else out += '%' + b.toString(16).toUpperCase().padStart(2, '0');
+  }
+  return out;
+}
+
+function uriDecode(s) {
+  // decodeURIComponent refuses malformed escapes; S3 answers 400 to those.
+  return decodeURIComponent(s);
+}
+
+function canonicalPath(rawPath) {
+  return rawPath
+    .split('/')
+    .map(seg => uriEncode(uriDecode(seg), false))
+    .join('/');
+}
+
+function canonicalQuery(rawQuery) {
+  if (!rawQuery) return '';
+  const pairs = rawQuery
+    .split('&')
+    .filter(p => p.length)
+    .map(p => {
+      const eq = p.indexOf('=');
+      const k = eq < 0 ? p : p.slice(0, eq);
+      const v = eq < 0 ? '' : p.slice(eq + 1);
+      return [uriEncode(uriDecode(k), false), uriEncode(uriDecode(v), false)];
+    });
+  pairs.sort((a, b) =>
+    a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0);
+  return pairs.map(([k, v]) => `${k}=${v}`).join('&');
+}
+
+// All values of a header, in order, joined by ',' as SigV4 specifies for
+// repeated headers (Node would join with ', ').
+function headerValues(rawHeaders, name) {
+  const vals = [];
+  for (let i = 0; i < rawHeaders.length; i += 2)
+    if (rawHeaders[i].toLowerCase() === name)
+      vals.push(rawHeaders[i + 1].trim().replace(/\s+/g, ' '));
+  return vals;
+}
+
+function parseAmzDate(s) {
+  const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(s);
+  if (!m) return NaN;
+  return Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5], +m[6]);
+}
+
+class S3Err extends Error {
+  constructor(status, code, message, extra) {
+    super(message);
+    this.status = status;
+    this.code = code;
+    this.extra = extra || {};
+  }
+}
+
+function xmlEscape(s) {
+  return String(s).replace(/[<>&'"]/g, c => ({
+    '<': '&lt;', '>': '&gt;', '&': '&amp;', "'": '&apos;', '"': '&quot;',
+  })[c]);
+}
+
+function verify(req, body) {
+  const auth = req.headers.authorization;
+  if (!auth) throw new S3Err(403, 'AccessDenied', 'Anonymous access denied');
+  const m = /^AWS4-HMAC-SHA256 Credential=([^/,\s]+)\/(\d{8})\/([^/,\s]+)\/([^/,\s]+)\/aws4_request,\s*SignedHeaders=([a-z0-9;-]+),\s*Signature=([0-9a-f]{64})$/.exec(auth);
+  if (!m) throw new S3Err(400, 'AuthorizationHeaderMalformed', 'Malformed Authorization header');
+  const [, keyId, scopeDate, region, service, signedHeaders, signature] = m;
+  if (keyId !== opts.accessKey)
+    throw new S3Err(403, 'InvalidAccessKeyId', 'The AWS Access Key Id you provided does not exist in our records.');
+  if (service !== 's3')
+    throw new S3Err(400, 'AuthorizationHeaderMalformed', `service '${service}' is not s3`);
+
+  const dates = headerValues(req.rawHeaders, 'x-amz-date');
+  if (dates.length > 1)
+    throw new S3Err(400, 'InvalidRequest', 'x-amz-date header repeated');
+  const amzDate = dates[0];
+  if (!amzDate) throw new S3Err(403, 'AccessDenied', 'x-amz-date missing');
+  const t = parseAmzDate(amzDate);
+  if (Number.isNaN(t)) throw new S3Err(403, 'AccessDenied', 'x-amz-date malformed');
+  if (amzDate.slice(0, 8) !== scopeDate)
+    throw new S3Err(403, 'SignatureDoesNotMatch', 'credential scope date differs from x-amz-date');
+  if (Math.abs(t - now()) > 15 * 60 * 1000)
+    throw new S3Err(403, 'RequestTimeTooSkewed',
+      'The difference between the request time and the current time is too large.',
+      { RequestTime: amzDate, ServerTime: new Date(now()).toISOString() });
+
+  const payloadHash = (req.headers['x-amz-content-sha256'] || '').trim();
+  if (!payloadHash)
+    throw new S3Err(400, 'InvalidRequest', 'Missing required header for this request: x-amz-content-sha256');
+
+  const signed = signedHeaders.split(';');
+  if (!signed.includes('host'))
+    throw new S3Err(403, 'AccessDenied', 'host must be a signed header');
+  const canonHeaders = signed.map(h => {
+    const v = headerValues(req.rawHeaders, h);
+    if (!v.length) throw new S3Err(403, 'SignatureDoesNotMatch', `signed header ${h} missing`);
+    return `${h}:${v.join(',')}\n`;
+  }).join('');
+  const q = req.url.indexOf('?');
+  const rawPath = q < 0 ? req.url : req.url.slice(0, q);
+  const rawQuery = q < 0 ? '' : req.url.slice(q + 1);
+  let creq;
+  try {
+    creq = [req.method, canonicalPath(rawPath), canonicalQuery(rawQuery),
+      canonHeaders, signedHeaders, payloadHash].join('\n');
+  } catch (e) {
+    throw new S3Err(400, 'InvalidURI', 'Could not parse the specified URI.');
+  }
+  const scope = `${scopeDate}/${region}/${service}/aws4_request`;
+  const sts = ['AWS4-HMAC-SHA256', amzDate, scope, sha256hex(creq)].join('\n');
+  let k = hmac('AWS4' + opts.secret, scopeDate);
+  k = hmac(k, region);
+  k = hmac(k, service);
+  k = hmac(k, 'aws4_request');
+  const want = hmac(k, sts).toString('hex');
+  if (!crypto.timingSafeEqual(Buffer.from(want), Buffer.from(signature))) {
+    if (opts.verbose)
+      console.error(`s3proxy: signature mismatch; canonical request:\n${creq}\n`);
+    throw new S3Err(403, 'SignatureDoesNotMatch',
+      'The request signature we calculated does not match the signature you provided.');
+  }
+
+  // The payload, as S3 checks it.
+  if (payloadHash !== 'UNSIGNED-PAYLOAD') {
+    if (!/^[0-9a-f]{64}$/.test(payloadHash))
+      throw new S3Err(400, 'InvalidArgument', 'x-amz-content-sha256 must be UNSIGNED-PAYLOAD or a hex SHA-256');
+    if (sha256hex(body) !== payloadHash)
+      throw new S3Err(400, 'XAmzContentSHA256Mismatch',
+        "The provided 'x-amz-content-sha256' header does not match what was computed.");
+  }
+  const md5 = req.headers['content-md5'];
+  if (md5 !== undefined &&
+      crypto.createHash('md5').update(body).digest('base64') !== md5.trim())
+    throw new S3Err(400, 'BadDigest', 'The Content-MD5 you specified did not match what we received.');
+  const cks = req.headers['x-amz-checksum-sha256'];
+  if (cks !== undefined &&
+      crypto.createHash('sha256').update(body).digest('base64') !== cks.trim())
+    throw new S3Err(400, 'BadDigest', 'The x-amz-checksum-sha256 you specified did not match what we received.');
+}
+
+function sendError(res, err, resource) {
+  const extra = Object.entries(err.extra)
+    .map(([k, v]) => `<${k}>${xmlEscape(v)}</${k}>`).join('');
+  const body = '<?xml version="1.0" encoding="UTF-8"?>\n' +
+    `<Error><Code>${err.code}</Code><Message>${xmlEscape(err.message)}</Message>` +
+    `${extra}<Resource>${xmlEscape(resource)}</Resource><RequestId>proxy</RequestId></Error>`;
+  const headers = {
+    'Content-Type': 'application/xml',
+    'Content-Length': Buffer.byteLength(body),
+    Date: new Date(now()).toUTCString(),
+  };
+  if (err.retryAfter !== undefined) headers['Retry-After'] = String(err.retryAfter);
+  res.writeHead(err.status, headers);
+  res.end(body);
+}
+
+function ctlPath(name) {
+  return opts.ctl ? path.join(opts.ctl, name) : null;
+}
+
+function readCtl(name) {
+  const p = ctlPath(name);
+  if (!p) return null;
+  try {
+    return fs.readFileSync(p, 'utf8');
+  } catch (e) {
+    return null;
+  }
+}
+
+function logLine(req, key, status, bytes, code) {
+  if (!opts.log) return;
+  const q = req.url.indexOf('?');
+  const query = q < 0 ? '' : req.url.slice(q);
+  fs.appendFileSync(opts.log,
+    `${req.method} ${key}${query} ${status} ${bytes} ${code || '-'} ${Date.now()} ${req.socket.remotePort}\n`);
+}
+
+// "/bucket/key..." -> [bucket, key]
+function splitPath(url) {
+  const q = url.indexOf('?');
+  const raw = q < 0 ? url : url.slice(0, q);
+  let p;
+  try {
+    p = uriDecode(raw);
+  } catch (e) {
+    p = raw;
+  }
+  const m = /^\/([^/]*)\/?(.*)$/s.exec(p);
+  return m ? [m[1], m[2]] : ['', ''];
+}
+
+function injected() {
+  const s = readCtl('inject.json');
+  if (!s) return [];
+  try {
+    return JSON.parse(s);
+  } catch (e) {
+    return [];
+  }
+}
+
+// Add the injected objects to a ListObjectsV2 page and URL-encode every key
+// (encoding-type=url), as S3 does when asked: the only way a listing can
+// carry keys with control characters.
+function rewriteListing(xml, prefix, objs) {
+  xml = xml.replace(/<Key>([^<]*)<\/Key>/g, (all, k) => {
+    const raw = k.replace(/&lt;/g, '<').replace(/&gt;/g, '>')
+      .replace(/&quot;/g, '"').replace(/&apos;/g, "'").replace(/&amp;/g, '&');
+    return `<Key>${uriEncode(raw, true)}</Key>`;
+  });
+  if (!/<IsTruncated>true<\/IsTruncated>/.test(xml)) {
+    const add = objs.filter(o => o.key.startsWith(prefix)).map(o => {
+      const body = Buffer.from(o.body || '');
+      const etag = crypto.createHash('md5').update(body).digest('hex');
+      return `<Contents><Key>${uriEncode(o.key, true)}</Key>` +
+        `<LastModified>${new Date(now()).toISOString()}</LastModified>` +
+        `<ETag>&quot;${etag}&quot;</ETag><Size>${body.length}</Size>` +
+        '<StorageClass>STANDARD</StorageClass></Contents>';
+    }).join('');
+    xml = xml.replace('</ListBucketResult>', add + '</ListBucketResult>');
+  }
+  if (!/<EncodingType>/.test(xml))
+    xml = xml.replace(/(<ListBucketResult[^>]*>)/, '$1<EncodingType>url</EncodingType>');
+  return xml;
+}
+
+function forward(req, res, body, key, opts2) {
+  const headers = Object.assign({}, req.headers);
+  // The proxy is the authority: s3rver would check the request time
+  // against its own clock again (which --clock-offset does not move).
+  delete headers.authorization;
+  delete headers['transfer-encoding'];
+  delete headers.expect;
+  if (body.length || req.method === 'PUT' || req.method === 'POST')
+    headers['content-length'] = String(body.length);
+  const up = http.request({
+    host: '127.0.0.1',
+    port: opts.upstreamPort,
+    method: req.method,
+    path: req.url,
+    headers,
+  }, ures => {
+    const rh = Object.assign({}, ures.headers);
+    rh.date = new Date(now()).toUTCString();
+    if (opts2 && opts2.listing) {
+      const chunks = [];
+      ures.on('data', c => chunks.push(c));
+      ures.on('end', () => {
+        let xml = Buffer.concat(chunks).toString('utf8');
+        if (ures.statusCode === 200)
+          xml = rewriteListing(xml, opts2.prefix, opts2.objs);
+        const out = Buffer.from(xml);
+        rh['content-length'] = String(out.length);
+        delete rh['transfer-encoding'];
+        res.writeHead(ures.statusCode, rh);
+        res.end(out);
+        logLine(req, key, ures.statusCode, out.length);
+      });
+      return;
+    }
+    res.writeHead(ures.statusCode, rh);
+    let n = 0;
+    ures.on('data', c => { n += c.length; });
+    ures.pipe(res);
+    ures.on('end', () => logLine(req, key, ures.statusCode, n));
+  });
+  up.on('error', e => {
+    logLine(req, key, 502, 0);
+    res.destroy(e);
+  });
+  up.end(body);
+}
+
+function handle(req, res, body) {
+  const [bucket, key] = splitPath(req.url);
+  const q = req.url.indexOf('?');
+  const params = new URLSearchParams(q < 0 ? '' : req.url.slice(q + 1));
+  try {
+    verify(req, body);
+  } catch (e) {
+    if (!(e instanceof S3Err)) throw e;
+    logLine(req, key, e.status, 0, e.code);
+    sendError(res, e, req.url);
+    return;
+  }
+  const fail = readCtl('fail');
+  if (fail) {
+    let f;
+    try {
+      f = JSON.parse(fail);
+    } catch (e) {
+      f = null;
+    }
+    if (f && f.count > 0 && (!f.methods || f.methods.includes(req.method))) {
+      f.count--;
+      fs.writeFileSync(ctlPath('fail'), JSON.stringify(f));
+      const err = new S3Err(f.status || 503, f.code || 'SlowDown', 'Please reduce your request rate.');
+      if (f.retryAfter !== undefined) err.retryAfter = f.retryAfter;
+      logLine(req, key, err.status, 0, err.code);
+      sendError(res, err, req.url);
+      return;
+    }
+  }
+  if (opts.dump && req.method === 'PUT' && key && !params.has('partNumber')) {
+    const n = String(++dumpSeq).padStart(6, '0');
+    fs.writeFileSync(path.join(opts.dump, n + '.key'), key);
+    fs.writeFileSync(path.join(opts.dump, n), body);
+  }
+  const objs = injected();
+  if (objs.length && req.method === 'GET') {
+    if (!key && params.get('list-type') === '2') {
+      forward(req, res, body, key, { listing: true, prefix: params.get('prefix') || '', objs });
+      return;
+    }
+    const o = objs.find(x => x.key === key);
+    if (o) {
+      const b = Buffer.from(o.body || '');
+      res.writeHead(200, {
+        'Content-Length': b.length,
+        ETag: '"' + crypto.createHash('md5').update(b).digest('hex') + '"',
+        'Last-Modified': new Date(now()).toUTCString(),
+        Date: new Date(now()).toUTCString(),
+      });
+      res.end(b);
+      logLine(req, key, 200, b.length);
+      return;
+    }
+  }
+  const writing = req.method === 'PUT' || req.method === 'POST';
+  const delay = Number(readCtl(writing ? 'delay-put' : 'delay-get') || 0);
+  if (delay > 0 && (writing || (req.method === 'GET' && key))) {
+    setTimeout(() => forward(req, res, body, key), delay);
+    return;
+  }
+  forward(req, res, body, key);
+}
+
+const server = http.createServer((req, res) => {
+  if (readCtl('down') !== null) {
+    req.socket.destroy();
+    return;
+  }
+  const chunks = [];
+  let size = 0;
+  req.on('data', c => {
+    size += c.length;
+    if (size > MAX_BODY) {
+      req.socket.destroy();
+      return;
+    }
+    chunks.push(c);
+  });
+  req.on('end', () => {
+    try {
+      handle(req, res, Buffer.concat(chunks));
+    } catch (e) {
+      console.error('s3proxy:', e);
+      res.writeHead(500);
+      res.end();
+    }
+  });
+});
+server.keepAliveTimeout = 30000;
+server.listen(opts.port, opts.host, () => {
+  console.log(`s3proxy: listening on ${opts.host}:${opts.port} -> ${opts.upstreamPort}`);
+});
