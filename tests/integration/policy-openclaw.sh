@@ -95,8 +95,19 @@ fi
 ok 0 "the OpenClaw gateway reports \"ready\":true under the policy"
 diag "ready after $((SECONDS - start)) s"
 
-GW_PID=$(cat "/proc/$TI_PID/task/$TI_PID/children" 2>/dev/null)
-GW_PID=${GW_PID%% *}
+# PID 1's children: the sync agent (comm tenant-sync) and the gateway.
+GW_PID= AGENT_PID=
+for c in $(cat "/proc/$TI_PID/task/$TI_PID/children" 2>/dev/null); do
+	if [ "$(cat "/proc/$c/comm")" = tenant-sync ]; then
+		AGENT_PID=$c
+	else
+		GW_PID=$c
+	fi
+done
+ok "$([ -n "$AGENT_PID" ] && echo 0 || echo 1)" "the sync agent runs beside the gateway"
+is "$(tr '\0' '\n' <"/proc/$AGENT_PID/environ" |
+	grep -cE '^(R2_|AWS_ACCESS|AWS_SECRET|ENCRYPTION_)|(secret|id)-LEAK')" 0 \
+	"the sync agent's environment holds no credential (they came over IPC)"
 status() { awk -v k="$1:" '$1 == k { print $2 }' "/proc/$GW_PID/status"; }
 is "$(status Uid)" "$GW_UID" "the gateway runs as $GW_USER"
 is "$(status CapEff)" 0000000000000000 "the gateway: CapEff 0"

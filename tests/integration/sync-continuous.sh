@@ -23,7 +23,10 @@ LOG=$TI_TMP/ti.log
 P=c1/openclaw
 mkdir -p "$DATA" "$SEED/.tenant"
 echo "from the bucket" >"$SEED/seed.txt"
-echo "tik1.encrypted" >"$SEED/.tenant/api-key.enc"
+# A real stored key (a blob without its secret is a configuration error).
+printf 'poe-key\n' | ENCRYPTION_SECRET=sync-test-secret "$TI_BIN" encrypt-key \
+	>"$SEED/.tenant/api-key.enc" 2>/dev/null
+BLOB=$(cat "$SEED/.tenant/api-key.enc")
 env -i PATH="$PATH" OPENCLAW_STATE_DIR="$SEED" $(s3_env c1/) \
 	"$TI_BIN" sync --once 2>/dev/null
 is "$(s3_keys "$P/" | wc -l)" 2 "bucket seeded (with the encrypted key)"
@@ -37,13 +40,14 @@ gone() { ! visible "$1"; }
 keys_are() { [ "$(s3_keys "$1" | wc -l)" -eq "$2" ]; }
 
 ti_pid1_start "$LOG" OPENCLAW_STATE_DIR="$DATA" TENANT_SYNC_DEBOUNCE=300ms \
+	ENCRYPTION_SECRET=sync-test-secret \
 	$(s3_env c1/) -- sh -c "cat $DATA/seed.txt >$TI_TMP/gw-saw; exec sleep 100000"
 wait_until 30 grep -q "sync: watching" "$LOG"
 ok $? "agent watching"
 wait_until 10 test -s "$TI_TMP/gw-saw"
 is "$(cat "$TI_TMP/gw-saw")" "from the bucket" \
 	"the gateway started on the restored directory"
-is "$(cat "$DATA/.tenant/api-key.enc")" "tik1.encrypted" \
+is "$(cat "$DATA/.tenant/api-key.enc")" "$BLOB" \
 	".tenant/api-key.enc restored"
 
 echo one >"$DATA/new.txt"
@@ -150,7 +154,8 @@ ok $? "the rescan found the files whose events were lost"
 kill -TERM "$TI_PID"
 ti_pid1_wait 60
 is "$TI_RC" 143 "stopped"
-ti_pid1_start "$LOG.2" OPENCLAW_STATE_DIR="$DATA" $(s3_env c1/) -- sleep 100000
+ti_pid1_start "$LOG.2" OPENCLAW_STATE_DIR="$DATA" ENCRYPTION_SECRET=sync-test-secret \
+	$(s3_env c1/) -- sleep 100000
 wait_until 30 grep -q "sync: watching" "$LOG.2"
 ok $? "restarted with the default debounce"
 python3 - "$DATA/lat" "$S3_DATA/$S3_BUCKET/$P/lat" >"$TI_TMP/lat.txt" <<'PY'

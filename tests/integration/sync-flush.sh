@@ -36,7 +36,7 @@ kill -TERM "$TI_PID"
 ti_pid1_wait 60
 ok $? "tenant-init exited"
 is "$TI_RC" 143 "tini mode: the child's code (SIGTERM) is the exit code"
-is "$(s3_keys f1/openclaw/ | wc -l)" 100 "all 100 files are in the bucket"
+is "$(s3_keys f1/openclaw/ | grep -c "/file-[0-9]*\.txt$")" 100 "all 100 files are in the bucket"
 bad=0
 for i in $(seq 0 99); do
 	f=$(printf 'file-%03d.txt' "$i")
