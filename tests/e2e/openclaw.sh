@@ -12,8 +12,9 @@
 #     reached the gateway and no file in the data directory holds it,
 #     SIGTERM stops everything and tenant-init exits 0.
 #
-# tenant-init's own /readyz is not asserted here yet (the health server is
-# a separate piece of work); the gateway's /readyz is polled directly.
+# Readiness is tenant-init's own /readyz (503 with gateway-starting while
+# OpenClaw boots, then 200), checked against the gateway's own /readyz.
+# 3. make demo's script: the real gateway, file:// sync, Ctrl-C.
 # Sync is off (no storage variables); the gateway binds loopback through
 # its command line, while openclaw.json says "lan" as in production.
 source "$(dirname "$0")/../lib.sh"
@@ -206,14 +207,25 @@ boot() {
 		setsid "$TI_BIN" >"$d/boot.log" 2>&1 &
 	pid=$!
 	bg_track "$pid"
-	if wait_until 180 ready "$port"; then
+	wait_until 10 curl -s -o /dev/null "http://127.0.0.1:$hport/healthz"
+	ok $? "$what: tenant-init's health server answers at once"
+	body=$(curl -s "http://127.0.0.1:$hport/readyz")
+	grep -qE '"ready":false,"reasons":\[[^]]*"(restoring|gateway-starting)"' <<<"$body"
+	ok $? "$what: tenant-init's /readyz is 503 while OpenClaw boots ($body)"
+	"$TI_BIN" health --url "http://127.0.0.1:$hport" >/dev/null 2>&1
+	is "$?" 1 "$what: tenant-init health says not ready yet"
+	if wait_until 180 ready "$hport"; then
 		t1=$(date +%s%N)
-		ok 0 "$what: the gateway's /readyz says ready"
-		diag "$what: tenant-init start to gateway ready:" \
+		ok 0 "$what: tenant-init's /readyz turns 200"
+		ready "$port"
+		ok $? "$what: ... and the gateway's own /readyz says ready"
+		"$TI_BIN" health --url "http://127.0.0.1:$hport" >/dev/null 2>&1
+		is "$?" 0 "$what: tenant-init health says ready"
+		diag "$what: tenant-init start to ready:" \
 			"$(((t1 - t0) / 1000000)) ms"
 		echo "$what $(((t1 - t0) / 1000000))" >>"$TI_TMP/ready-ms"
 	else
-		ok 1 "$what: the gateway's /readyz says ready"
+		ok 1 "$what: tenant-init's /readyz turns 200"
 		tail -n 30 "$d/boot.log" | sed 's/^/#   /'
 	fi
 	gpid=$(gateway_pid "$pid")
@@ -272,6 +284,44 @@ blob v1 >"$TI_TMP/live2/data/.tenant/api-key.enc"
 boot live2 "restored legacy config"
 grep -q '"deny"' "$TI_TMP/live2/data/openclaw.json"
 ok $? "restored legacy config: the user's setting survived the boot"
+
+# ---- 3. make demo ----
+
+D=$TI_TMP/demo
+gp=$(free_port)
+hp=$(free_port)
+DEMO_DIR=$D DEMO_GATEWAY_PORT=$gp DEMO_HEALTH_PORT=$hp TENANT_INIT_CACHE="$CACHE" \
+	setsid "$TI_TOP/demo/run.sh" >"$TI_TMP/demo.out" 2>&1 &
+dpid=$!
+bg_track "$dpid"
+wait_until 180 ready "$hp"
+ok $? "demo: tenant-init's /readyz turns 200 with the real gateway"
+grep -q "http://127.0.0.1:$hp/readyz" "$TI_TMP/demo.out"
+ok $? "demo: prints the health URLs"
+# Ctrl-C reaches the foreground process: tenant-init (the script execs it).
+kill -INT "$dpid"
+wait_pid_exit "$dpid" 90
+ok $? "demo: Ctrl-C stops it"
+wait "$dpid"
+is "$?" 0 "demo: exit 0 after the flush"
+test -f "$D/bucket/openclaw/openclaw.json" &&
+	test -f "$D/bucket/openclaw/.tenant/api-key.enc"
+ok $? "demo: openclaw.json and the encrypted key are in the file:// bucket"
+! grep -rqF "demo-poe-key-not-a-real-key" "$D/bucket" "$D/state"
+ok $? "demo: the demo key is in no file, synced or not"
+rm -rf "$D/state"
+DEMO_DIR=$D DEMO_GATEWAY_PORT=$gp DEMO_HEALTH_PORT=$hp TENANT_INIT_CACHE="$CACHE" \
+	setsid "$TI_TOP/demo/run.sh" >"$TI_TMP/demo2.out" 2>&1 &
+dpid=$!
+bg_track "$dpid"
+wait_until 180 ready "$hp"
+ok $? "demo: with the state deleted, it is restored from the bucket and ready"
+cmp -s "$D/bucket/openclaw/openclaw.json" "$D/state/openclaw.json"
+ok $? "demo: the restored openclaw.json is the bucket's"
+kill -INT "$dpid"
+wait_pid_exit "$dpid" 90
+wait "$dpid"
+is "$?" 0 "demo: second run exits 0"
 
 [ -f "$TI_TMP/ready-ms" ] && sed 's/^/# ready-ms: /' "$TI_TMP/ready-ms"
 done_testing
