@@ -737,10 +737,16 @@ static bool has_control(const char *s)
 }
 
 struct lookup_ctx {
-	const struct env *env;
+	const struct config *cfg;
+	struct env env;
 	char port[8];
 };
 
+/*
+ * $NAME in a command line or a policy "set" value: the environment, never
+ * a secret; the port and the data directory fall back to their resolved
+ * values (the default command names the port, which has a default).
+ */
 static const char *cmd_lookup(const char *name, void *ctx, bool *refuse)
 {
 	struct lookup_ctx *l = ctx;
@@ -750,13 +756,21 @@ static const char *cmd_lookup(const char *name, void *ctx, bool *refuse)
 		*refuse = true;
 		return NULL;
 	}
-	v = env_get(l->env, name);
-	/* The default command names the port; it has a default of its own. */
+	v = env_get(&l->env, name);
 	if (!v && strcmp(name, "TENANT_GATEWAY_PORT") == 0)
 		return l->port;
 	if (!v && strcmp(name, "OPENCLAW_STATE_DIR") == 0)
-		return DEFAULT_STATE_DIR;
+		return l->cfg->state_dir;
 	return v;
+}
+
+char **config_expand_words(const struct config *cfg, char *const *envp,
+			   const char *s, char *err, size_t errlen)
+{
+	struct lookup_ctx l = {.cfg = cfg, .env = {.envp = (char **)envp}};
+
+	(void)snprintf(l.port, sizeof(l.port), "%u", cfg->gateway_port);
+	return config_words_split(s, cmd_lookup, &l, err, errlen);
 }
 
 static bool path_has_dotdot(const char *p)
@@ -1469,7 +1483,6 @@ static int parse_command(struct config *cfg, const struct env *e, char *err,
 			 size_t errlen)
 {
 	const char *s = env_get(e, "TENANT_GATEWAY_CMD");
-	struct lookup_ctx l = {.env = e};
 	char why[256];
 	size_t n = 0;
 
@@ -1487,9 +1500,8 @@ static int parse_command(struct config *cfg, const struct env *e, char *err,
 		return 0;
 	}
 	cfg->gateway_cmd_set = s != NULL;
-	(void)snprintf(l.port, sizeof(l.port), "%u", cfg->gateway_port);
-	cfg->gateway_argv = config_words_split(
-	    s ? s : DEFAULT_GATEWAY_CMD, cmd_lookup, &l, why, sizeof(why));
+	cfg->gateway_argv = config_expand_words(
+	    cfg, e->envp, s ? s : DEFAULT_GATEWAY_CMD, why, sizeof(why));
 	if (!cfg->gateway_argv)
 		return errno == ENOMEM && strcmp(why, "out of memory") == 0
 			   ? -ENOMEM

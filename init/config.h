@@ -207,6 +207,16 @@ char **config_words_split(const char *s,
 						bool *refuse),
 			  void *ctx, char *err, size_t errlen);
 
+/*
+ * Split s as TENANT_GATEWAY_CMD is split, $NAME expanded from envp under
+ * the contract's rules: secret variables are refused; TENANT_GATEWAY_PORT
+ * and OPENCLAW_STATE_DIR fall back to cfg's resolved values. Used for the
+ * gateway command and the policy's command and "set" values. Returns as
+ * config_words_split().
+ */
+char **config_expand_words(const struct config *cfg, char *const *envp,
+			   const char *s, char *err, size_t errlen);
+
 /* Free a NULL-terminated string vector. */
 void config_strv_free(char **v);
 

@@ -606,30 +606,6 @@ static int compile_seccomp(struct policy_prog *prog, char *err, size_t errlen)
 
 /* ---- environment and command ---- */
 
-struct lookup_ctx {
-	const struct config *cfg;
-	char *const *envp;
-	char port[8];
-};
-
-/* $NAME in set values and the command: the environment, never secrets. */
-static const char *env_lookup(const char *name, void *ctx, bool *refuse)
-{
-	struct lookup_ctx *l = ctx;
-	const char *v;
-
-	if (config_is_secret_var(name)) {
-		*refuse = true;
-		return NULL;
-	}
-	v = gwenv_get(l->envp, name);
-	if (!v && strcmp(name, "TENANT_GATEWAY_PORT") == 0)
-		return l->port;
-	if (!v && strcmp(name, "OPENCLAW_STATE_DIR") == 0)
-		return l->cfg->state_dir;
-	return v;
-}
-
 static int extra_push(struct policy_prog *prog, size_t *n, char *entry,
 		      unsigned line)
 {
@@ -663,8 +639,8 @@ static bool extra_has(const struct policy_prog *prog, const char *name)
 	return false;
 }
 
-static int compile_env(struct policy_prog *prog, struct lookup_ctx *l,
-		       char *err, size_t errlen)
+static int compile_env(struct policy_prog *prog, const struct config *cfg,
+		       char *const *envp, char *err, size_t errlen)
 {
 	const struct policy *pol = prog->pol;
 	size_t n = 0;
@@ -674,8 +650,8 @@ static int compile_env(struct policy_prog *prog, struct lookup_ctx *l,
 	if (!prog->env_extra)
 		return nomem(err, errlen);
 	for (size_t i = 0; i < pol->set.n; i++) {
-		char **v = config_words_split(pol->set.v[i].s, env_lookup, l,
-					      why, sizeof(why));
+		char **v = config_expand_words(cfg, envp, pol->set.v[i].s, why,
+					       sizeof(why));
 		if (!v) {
 			if (errno == ENOMEM &&
 			    strcmp(why, "out of memory") == 0)
@@ -739,7 +715,6 @@ int policy_compile(struct policy *pol, const struct config *cfg,
 		   size_t errlen)
 {
 	struct policy_prog *prog = calloc(1, sizeof(*prog));
-	struct lookup_ctx l = {.cfg = cfg, .envp = envp};
 	char why[200];
 	int r;
 
@@ -756,8 +731,6 @@ int policy_compile(struct policy *pol, const struct config *cfg,
 	prog->umask_set = pol->umask_set;
 	prog->umask = (mode_t)pol->umask;
 	prog->workdir = pol->workdir;
-	(void)snprintf(l.port, sizeof(l.port), "%u", cfg->gateway_port);
-
 	r = resolve_identity(prog, err, errlen);
 	if (r == 0)
 		r = compile_limits(prog, err, errlen);
@@ -766,7 +739,7 @@ int policy_compile(struct policy *pol, const struct config *cfg,
 	if (r == 0)
 		r = compile_seccomp(prog, err, errlen);
 	if (r == 0)
-		r = compile_env(prog, &l, err, errlen);
+		r = compile_env(prog, cfg, envp, err, errlen);
 	if (r == 0 && pol->workdir) {
 		struct stat sb;
 		if (stat(pol->workdir, &sb) < 0 || !S_ISDIR(sb.st_mode))
@@ -777,8 +750,8 @@ int policy_compile(struct policy *pol, const struct config *cfg,
 	}
 	if (r == 0 && pol->command && !cfg->tini_mode &&
 	    !cfg->gateway_cmd_set) {
-		prog->argv = config_words_split(pol->command, env_lookup, &l,
-						why, sizeof(why));
+		prog->argv = config_expand_words(cfg, envp, pol->command, why,
+						 sizeof(why));
 		if (!prog->argv)
 			r = errno == ENOMEM && strcmp(why, "out of memory") == 0
 				? nomem(err, errlen)
