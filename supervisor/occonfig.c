@@ -637,6 +637,25 @@ int occonfig_render(const struct occonfig_params *p, const char *existing,
 		*bak = NULL;
 	err[0] = '\0';
 	managed_init(&c);
+	if (existing && memchr(existing, '\0', len)) {
+		/*
+		 * jansson takes a NUL byte after a number or a literal as the
+		 * end of the token, and the verbatim backup (a C string)
+		 * would end there. Strict JSON has none anywhere.
+		 */
+		const char *nul = memchr(existing, '\0', len);
+		int line = 1, col = 1;
+
+		for (const char *q = existing; q < nul; q++, col++)
+			if (*q == '\n') {
+				line++;
+				col = 0;
+			}
+		(void)snprintf(err, errlen,
+			       "%d:%d: not strict JSON (a NUL byte)", line,
+			       col);
+		return -EINVAL;
+	}
 	if (existing) {
 		/*
 		 * Strict JSON, duplicates allowed (the last one wins, as in

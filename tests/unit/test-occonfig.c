@@ -521,6 +521,23 @@ static void test_malformed(void)
 		ok(strchr(err, ':') != NULL, "message has line:column (%s)",
 		   err);
 	}
+	/*
+	 * Found by fuzz-occonfig: jansson accepts a NUL byte after a number
+	 * or a literal, and the backup copy, made with strndup, then ended
+	 * at that byte: a truncated openclaw.json.bak replaced the user's
+	 * file. Strict JSON has no raw NUL anywhere: refused, untouched.
+	 */
+	{
+		static const char nul[] = "{\"a\": 1,\n \"b\": true\0}\n";
+		int rc = occonfig_render(&p, nul, sizeof(nul) - 1, &out, &bak,
+					 err, sizeof(err));
+		is_int(rc, -EINVAL, "a NUL byte is refused");
+		ok(out == NULL && bak == NULL, "nothing rendered");
+		ok(strncmp(err, "2:11:", 5) == 0, "at its line:column (%s)",
+		   err);
+		free(out);
+		free(bak);
+	}
 }
 
 static char tmp[] = "/tmp/test-occonfig.XXXXXX";
