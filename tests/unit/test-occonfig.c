@@ -396,6 +396,27 @@ static void test_legacy_merge(void)
 	ok(bak && strstr(bak, "[REDACTED by tenant-init]") != NULL,
 	   ".bak marks the redactions");
 
+	/*
+	 * Found by fuzz-occonfig: a repeated key hides its first value from
+	 * the scrub (the last one wins), and the verbatim backup kept it: a
+	 * managed secret there reached the synced .bak in plaintext.
+	 */
+	{
+		static const char dup[] =
+		    "{\"gateway\": {\"auth\": {\"token\": "
+		    "\"" GW_TOKEN "\", \"token\": \"x\"}}}";
+		char *t = NULL, *b = NULL;
+		json_t *jd = render(&p, dup, &t, &b, &rc);
+
+		is_int(rc, 0, "repeated key: rendered");
+		ok(b && !strstr(b, GW_TOKEN),
+		   "repeated key: the hidden secret is not in the backup");
+		ok(t && !strstr(t, GW_TOKEN), "... nor in the new file");
+		json_decref(jd);
+		free(t);
+		free(b);
+	}
+
 	/* A second boot changes nothing. */
 	j2 = render(&p, text, &text2, &bak2, &rc);
 	ok(rc == 0 && text2 && strcmp(text, text2) == 0, "idempotent");
