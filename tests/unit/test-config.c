@@ -201,7 +201,7 @@ static void test_cli_restart(void)
 {
 	struct cli cli;
 	const char *what;
-	char err[256];
+	char err[256] = "";
 	char *old = strdup("-hs");
 	char *argv1[] = {"tenant-init", old, NULL};
 	char *argv2[] = {"tenant-init", "-g", NULL};
