@@ -7,6 +7,8 @@
 #                   run unit + integration tests, the same under ASan+UBSan,
 #                   valgrind over the unit tests, format and lint checks
 #   make asan       the sanitizer build only (build/asan/tenant-init)
+#   make fuzz       each libFuzzer target (tests/fuzz/) for FUZZ_SECONDS
+#                   (60), FUZZ_TARGETS=regex picks some
 #   make install    PREFIX=/usr/local DESTDIR=
 #   make demo | e2e | bench | fuzz | format | format-check | lint | deps | clean
 #
@@ -15,6 +17,8 @@
 PREFIX	?= /usr/local
 DESTDIR	?=
 CC	?= gcc
+FUZZ_CC	?= clang
+FUZZ_SECONDS ?= 60
 VERSION	:= $(shell cat VERSION 2>/dev/null || echo 0.0.0-dev)
 
 PKGS := inih libcap libseccomp libnl-3.0 libnl-route-3.0 libnl-idiag-3.0 \
@@ -25,6 +29,16 @@ BUILD	:= build/asan
 OPT	:= -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
 	   -fno-sanitize-recover=undefined -DTENANT_SANITIZED=1
 LDOPT	:= -fsanitize=address,undefined
+else ifeq ($(VARIANT),fuzz)
+# libFuzzer targets (tests/fuzz/, docs/HACKING.md): the code under test
+# gets coverage instrumentation (fuzzer-no-link); only the targets link
+# libFuzzer's main. Never part of the production binary.
+BUILD	:= build/fuzz
+CC	:= $(FUZZ_CC)
+OPT	:= -O1 -g -fno-omit-frame-pointer \
+	   -fsanitize=fuzzer-no-link,address,undefined \
+	   -fno-sanitize-recover=undefined -DTENANT_SANITIZED=1
+LDOPT	:= -fsanitize=fuzzer,address,undefined
 else
 BUILD	:= build
 OPT	:= -O2 -g -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE
@@ -59,11 +73,13 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 HELPER_SRCS := $(sort $(wildcard tests/helpers/*.c))
 HELPER_BINS := $(HELPER_SRCS:tests/helpers/%.c=$(BUILD)/tests/helpers/%)
 BIN	  := $(BUILD)/tenant-init
+FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz-*.c))
+FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=build/fuzz/%)
 
 .SECONDARY:
 
 .PHONY: all test check asan clang install uninstall demo e2e bench fuzz format \
-	format-check lint deps clean unit-bins helpers
+	format-check lint deps clean unit-bins helpers fuzz-bins fuzz-link
 
 all: $(BIN)
 
@@ -94,6 +110,22 @@ $(BUILD)/tests/helpers/%: tests/helpers/%.c
 unit-bins: $(UNIT_BINS)
 helpers: $(HELPER_BINS)
 
+# A fuzz target: its harness and whatever it pulls from libtenant.a.
+build/fuzz/fuzz-%: build/fuzz/tests/fuzz/fuzz-%.o build/fuzz/libtenant.a
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+fuzz-bins:
+	$(Q)$(MAKE) --no-print-directory VARIANT=fuzz fuzz-link
+
+fuzz-link: $(FUZZ_BINS)
+	@:
+
+# Each target for FUZZ_SECONDS over its seeds (tests/fuzz/corpus/NAME) and
+# what earlier runs found (build/fuzz/corpus/NAME). FUZZ_TARGETS=regex.
+fuzz: fuzz-bins
+	$(Q)tests/fuzz/run.sh $(FUZZ_SECONDS) '$(FUZZ_TARGETS)'
+
 asan:
 	$(Q)$(MAKE) --no-print-directory VARIANT=asan all unit-bins
 
@@ -105,6 +137,7 @@ test:
 
 check: all unit-bins helpers
 	$(Q)$(MAKE) --no-print-directory VARIANT=asan all unit-bins
+	$(Q)$(MAKE) --no-print-directory fuzz-bins
 	$(Q)$(MAKE) --no-print-directory CC=clang BUILD=build/clang all
 	$(Q)$(MAKE) --no-print-directory format-check lint
 	$(Q)TI_BUILD=$(BUILD) TI_ASAN_BUILD=build/asan tests/run.sh

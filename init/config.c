@@ -556,7 +556,12 @@ int config_cli_parse(struct cli *cli, int argc, char **argv, const char **what,
 
 	memset(cli, 0, sizeof(*cli));
 	*what = NULL;
-	optind = 1;
+	/*
+	 * 0, not 1: glibc only forgets its position inside a cluster of
+	 * flags ("-hs" returned at -h) when optind is 0 (getopt(3)); with 1
+	 * a second parse went on reading the previous argv.
+	 */
+	optind = 0;
 	opterr = 0;
 	/* '+': stop at the first non-option, the COMMAND's own flags stay. */
 	while ((c = getopt_long(argc, argv, "+sge:p:vwhVl", longopts, NULL)) !=

@@ -661,6 +661,18 @@ static int compile_env(struct policy_prog *prog, const struct config *cfg,
 		}
 		for (char **p = v; *p; p++) {
 			char *eq = strchr(*p, '=');
+			/* parse.c keeps NAMEs literal; never trust it in PID 1
+			 */
+			if (!eq) {
+				(void)perr(err, errlen,
+					   "%s:%u: [environment] set: a word "
+					   "is not NAME=VALUE",
+					   pol->source, pol->set.v[i].line);
+				for (char **q = p; *q; q++)
+					free(*q);
+				free(v);
+				return -EINVAL;
+			}
 			*eq = '\0';
 			if (extra_has(prog, *p)) {
 				(void)perr(err, errlen,

@@ -562,6 +562,20 @@ static const char *no_lookup(const char *name, void *ctx, bool *refuse)
 	return "";
 }
 
+/*
+ * A lookup for checking "set" words: every $NAME stands for "$", which no
+ * variable name contains, so a word whose NAME part has an expansion in
+ * it fails is_env_name(). Only the VALUE may come from the environment:
+ * an expanded NAME could lose its '=' ("set = $HOME") or become a denied
+ * name that the deny check below never saw.
+ */
+static const char *set_lookup(const char *name, void *ctx, bool *refuse)
+{
+	(void)ctx;
+	*refuse = config_is_secret_var(name);
+	return "$";
+}
+
 static bool is_env_name(const char *s, size_t n)
 {
 	if (n == 0 || isdigit((unsigned char)s[0]))
@@ -580,7 +594,7 @@ static int parse_set(struct parse_state *st, const char *value)
 
 	if (!*value)
 		return 1;
-	v = config_words_split(value, no_lookup, NULL, why, sizeof(why));
+	v = config_words_split(value, set_lookup, NULL, why, sizeof(why));
 	if (!v) {
 		if (errno == ENOMEM && strcmp(why, "out of memory") == 0)
 			return oom(st);
@@ -589,7 +603,10 @@ static int parse_set(struct parse_state *st, const char *value)
 	for (char **p = v; *p; p++) {
 		const char *eq = strchr(*p, '=');
 		if (!eq || !is_env_name(*p, (size_t)(eq - *p))) {
-			perr(st, k, "'%.60s' is not NAME=VALUE", *p);
+			perr(st, k,
+			     "'%.60s' is not NAME=VALUE (a $NAME may only be "
+			     "part of the VALUE)",
+			     *p);
 			config_strv_free(v);
 			return 0;
 		}

@@ -559,6 +559,19 @@ static void scrub(struct ctx *c, json_t *node, char *path, size_t plen,
 
 /* ---- render ---- */
 
+/*
+ * Does text repeat a key in an object? The parser keeps the last value,
+ * so the scrub never sees the first: a verbatim copy would keep it.
+ */
+static bool has_duplicate_keys(const char *text, size_t len)
+{
+	json_error_t jerr;
+	json_t *j = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+
+	json_decref(j);
+	return !j && json_error_code(&jerr) == json_error_duplicate_key;
+}
+
 /* Does every real in the tree survive printing with prec digits? */
 static bool reals_fit(json_t *n, int prec)
 {
@@ -637,6 +650,25 @@ int occonfig_render(const struct occonfig_params *p, const char *existing,
 		*bak = NULL;
 	err[0] = '\0';
 	managed_init(&c);
+	if (existing && memchr(existing, '\0', len)) {
+		/*
+		 * jansson takes a NUL byte after a number or a literal as the
+		 * end of the token, and the verbatim backup (a C string)
+		 * would end there. Strict JSON has none anywhere.
+		 */
+		const char *nul = memchr(existing, '\0', len);
+		int line = 1, col = 1;
+
+		for (const char *q = existing; q < nul; q++, col++)
+			if (*q == '\n') {
+				line++;
+				col = 0;
+			}
+		(void)snprintf(err, errlen,
+			       "%d:%d: not strict JSON (a NUL byte)", line,
+			       col);
+		return -EINVAL;
+	}
 	if (existing) {
 		/*
 		 * Strict JSON, duplicates allowed (the last one wins, as in
@@ -681,7 +713,11 @@ int occonfig_render(const struct occonfig_params *p, const char *existing,
 		return -ENOMEM;
 	if (!existing || !bak)
 		return 0;
-	/* The backup: the old bytes, unless they hold a managed secret. */
+	/*
+	 * The backup: the old bytes, unless they hold a managed secret, or
+	 * repeat a key (whose hidden value could hold one): then the scrubbed
+	 * tree, re-serialised.
+	 */
 	hits = 0;
 	scrub(&c, old, path, 0, true, &hits);
 	if (c.oom) {
@@ -689,7 +725,9 @@ int occonfig_render(const struct occonfig_params *p, const char *existing,
 		*out = NULL;
 		return -ENOMEM;
 	}
-	*bak = hits ? dump(old) : strndup(existing, len);
+	*bak = hits || has_duplicate_keys(existing, len)
+		   ? dump(old)
+		   : strndup(existing, len);
 	if (!*bak) {
 		free(*out);
 		*out = NULL;

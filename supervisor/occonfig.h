@@ -56,7 +56,8 @@ struct occonfig_params {
  * On success returns 0 with malloc'ed *out (the new openclaw.json) and,
  * when existing is given, *bak (what openclaw.json.bak should hold: the
  * old bytes, or a redacted re-serialisation when they carry a managed
- * secret in plaintext). Returns -EINVAL with "LINE:COLUMN: reason" in err
+ * secret in plaintext or repeat a key, which hides a value from the
+ * scrub). Returns -EINVAL with "LINE:COLUMN: reason" in err
  * for an unusable existing file, -ENOMEM.
  */
 int occonfig_render(const struct occonfig_params *p, const char *existing,

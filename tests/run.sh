@@ -8,9 +8,10 @@
 #   integration           tests/integration/*.sh      (release binary)
 #   integration, ASan     tests/integration/*.sh      (ASan binary)
 #   e2e                   tests/e2e/*.sh              (release binary, real OpenClaw)
+#   fuzz                  tests/fuzz/fuzz-*.c         (TI_FUZZ_SECONDS each, default 5)
 #
-# TI_ONLY=regex limits the suites by name; TI_SKIP_ASAN=1 and
-# TI_SKIP_VALGRIND=1 drop those passes (for quick local iterations only).
+# TI_ONLY=regex limits the suites by name; TI_SKIP_ASAN=1, TI_SKIP_VALGRIND=1
+# and TI_SKIP_FUZZ=1 drop those passes (for quick local iterations only).
 set -uo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -79,6 +80,15 @@ if [ -z "${TI_SKIP_ASAN:-}" ]; then
 	for t in "$asan"/tests/test-*; do
 		[ -x "$t" ] || continue
 		run_suite "asan-unit/$(basename "$t")" "$t"
+	done
+fi
+# libFuzzer targets: the seeds replayed, then a few seconds of fuzzing each.
+if [ -z "${TI_SKIP_FUZZ:-}" ]; then
+	for t in tests/fuzz/fuzz-*.c; do
+		[ -f "$t" ] || continue
+		t=${t##*/fuzz-}
+		run_suite "fuzz/${t%.c}" tests/fuzz/run.sh --tap "${t%.c}" \
+			"${TI_FUZZ_SECONDS:-5}"
 	done
 fi
 for t in tests/integration/*.sh; do

@@ -191,6 +191,31 @@ static void test_cli(void)
 	   "-g after COMMAND is the COMMAND's");
 }
 
+/*
+ * Found by fuzz-config: a parse that stopped inside a cluster of flags
+ * ("-hs" returns at -h) left getopt's position inside that argv, and
+ * "optind = 1" does not reset it in glibc: the next parse went on reading
+ * the old (by then freed) strings before its own.
+ */
+static void test_cli_restart(void)
+{
+	struct cli cli;
+	const char *what;
+	char err[256] = "";
+	char *old = strdup("-hs");
+	char *argv1[] = {"tenant-init", old, NULL};
+	char *argv2[] = {"tenant-init", "-g", NULL};
+
+	is_int(config_cli_parse(&cli, 2, argv1, &what, err, sizeof(err)), 1,
+	       "-hs stops at -h");
+	memcpy(old, "-xx", 4); /* what a reused buffer could hold */
+	is_int(config_cli_parse(&cli, 2, argv2, &what, err, sizeof(err)), 0,
+	       "a second parse starts afresh: %s", err);
+	ok(cli.group_signals && !cli.subreaper,
+	   "only the second command line counts");
+	free(old);
+}
+
 /* Load a config from a private environment. */
 static int load(struct config *cfg, char **envp, char *err)
 {
@@ -346,6 +371,7 @@ int main(void)
 	test_listen();
 	test_signals();
 	test_cli();
+	test_cli_restart();
 	test_load_defaults();
 	test_load_sync();
 	test_load_errors();

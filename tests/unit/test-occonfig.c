@@ -396,6 +396,27 @@ static void test_legacy_merge(void)
 	ok(bak && strstr(bak, "[REDACTED by tenant-init]") != NULL,
 	   ".bak marks the redactions");
 
+	/*
+	 * Found by fuzz-occonfig: a repeated key hides its first value from
+	 * the scrub (the last one wins), and the verbatim backup kept it: a
+	 * managed secret there reached the synced .bak in plaintext.
+	 */
+	{
+		static const char dup[] =
+		    "{\"gateway\": {\"auth\": {\"token\": "
+		    "\"" GW_TOKEN "\", \"token\": \"x\"}}}";
+		char *t = NULL, *b = NULL;
+		json_t *jd = render(&p, dup, &t, &b, &rc);
+
+		is_int(rc, 0, "repeated key: rendered");
+		ok(b && !strstr(b, GW_TOKEN),
+		   "repeated key: the hidden secret is not in the backup");
+		ok(t && !strstr(t, GW_TOKEN), "... nor in the new file");
+		json_decref(jd);
+		free(t);
+		free(b);
+	}
+
 	/* A second boot changes nothing. */
 	j2 = render(&p, text, &text2, &bak2, &rc);
 	ok(rc == 0 && text2 && strcmp(text, text2) == 0, "idempotent");
@@ -520,6 +541,23 @@ static void test_malformed(void)
 		ok(out == NULL && bak == NULL, "nothing rendered");
 		ok(strchr(err, ':') != NULL, "message has line:column (%s)",
 		   err);
+	}
+	/*
+	 * Found by fuzz-occonfig: jansson accepts a NUL byte after a number
+	 * or a literal, and the backup copy, made with strndup, then ended
+	 * at that byte: a truncated openclaw.json.bak replaced the user's
+	 * file. Strict JSON has no raw NUL anywhere: refused, untouched.
+	 */
+	{
+		static const char nul[] = "{\"a\": 1,\n \"b\": true\0}\n";
+		int rc = occonfig_render(&p, nul, sizeof(nul) - 1, &out, &bak,
+					 err, sizeof(err));
+		is_int(rc, -EINVAL, "a NUL byte is refused");
+		ok(out == NULL && bak == NULL, "nothing rendered");
+		ok(strncmp(err, "2:11:", 5) == 0, "at its line:column (%s)",
+		   err);
+		free(out);
+		free(bak);
 	}
 }
 

@@ -427,6 +427,31 @@ static void test_env(void)
 	policy_prog_free(prog);
 }
 
+/*
+ * Found by fuzz-policy: the parser checked set words with every $NAME
+ * expanded to nothing, so "set = $HOME A=1" passed as "A=1"; at compile
+ * $HOME became a word without '=', and PID 1 wrote through a NULL
+ * pointer. The NAME of a set word must be literal: an expansion there
+ * could also turn it into a denied name ("R$X=v" with X=2_SECRET).
+ */
+static void test_set_name_literal(void)
+{
+	char *envp[] = {"HOME=/root", "X=2_ACCESS_KEY_ID", "Y=B", NULL};
+
+	ok(has(parse_err("[environment]\nset = $HOME A=1\n"),
+	       "t.ini:2: [environment] set:"),
+	   "set: a word that is only $NAME is refused at parse time");
+	ok(has(compile_err("[environment]\nset = $HOME A=1\n", envp),
+	       "t.ini:2:"),
+	   "set: ... and never reaches compile");
+	ok(has(parse_err("[environment]\nset = R$X=v\n"), "t.ini:2:"),
+	   "set: $NAME inside the name is refused");
+	ok(has(parse_err("[environment]\nset = \"$Y\"=v\n"), "t.ini:2:"),
+	   "set: a quoted $NAME as the name is refused");
+	is_str(compile_err("[environment]\nset = A=$HOME B=\"$X\"\n", envp), "",
+	       "set: $NAME in values still expands");
+}
+
 static void test_command(void)
 {
 	char *envp[] = {"PATH=/bin", NULL};
@@ -697,6 +722,7 @@ int main(void)
 	test_compile_errors();
 	test_long_lines();
 	test_env();
+	test_set_name_literal();
 	test_command();
 	test_user_override();
 	test_print();
