@@ -513,7 +513,12 @@ int64_t s3_parse_iso8601(const char *s)
 	if (*p != 'Z' || p[1])
 		return -1;
 	t = timegm(&tm);
-	if (t == (time_t)-1)
+	/*
+	 * Storage decides what it sends: a time before 1970 or past 2262
+	 * does not fit in nanoseconds (and is no modification time of a file
+	 * of ours). Treat it as absent rather than overflow.
+	 */
+	if (t == (time_t)-1 || t < 0 || t > INT64_MAX / 1000000000 - 1)
 		return -1;
 	return (int64_t)t * 1000000000 + ns;
 }

@@ -159,5 +159,12 @@ int main(void)
 	       "ISO 8601 with fraction");
 	is_int(s3_parse_iso8601("2024-01-02 03:04:05"), -1,
 	       "not ISO 8601 (no T, no Z)");
+	/* Found by fuzz-s3xml: a far year overflowed the nanoseconds. */
+	is_int(s3_parse_iso8601("-0986-01-01T00:00:00Z"), -1,
+	       "a year before 1970 is no modification time (no overflow)");
+	is_int(s3_parse_iso8601("9999-12-31T23:59:59Z"), -1,
+	       "a year past 2262 does not fit in nanoseconds (no overflow)");
+	is_int(s3_parse_iso8601("2262-01-01T00:00:00Z"), 9214646400000000000LL,
+	       "2262 still fits");
 	return tap_done();
 }
