@@ -22,7 +22,7 @@ APT_PACKAGES=(
 	libssl-dev libmicrohttpd-dev libsqlite3-dev
 	# tests
 	valgrind perl iproute2 util-linux procps curl sqlite3 python3 passwd
-	python3-yaml rclone tini dumb-init catatonit
+	python3-yaml rclone tini dumb-init catatonit man-db
 	ca-certificates
 )
 

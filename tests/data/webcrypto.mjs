@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 //
 // An independent implementation of the stored-key formats in Web Crypto
-// (Node's globalThis.crypto.subtle), for cross-implementation tests:
+// (Node's crypto.webcrypto.subtle), for cross-implementation tests:
 //
 //   node webcrypto.mjs encrypt FORMAT    plaintext on stdin -> blob on stdout
 //   node webcrypto.mjs decrypt FORMAT    blob on stdin -> plaintext on stdout
@@ -10,6 +10,10 @@
 // pbkdf2 (seed 001's recipe), v1 (DESIGN.md). The secret comes from
 // $ENCRYPTION_SECRET, the pbkdf2 salt from $TENANT_API_KEY_SALT
 // (default vultrino-salt). Nothing secret is ever printed on stderr.
+// Debian 12's Node 18 has no global crypto without a flag; the module's
+// webcrypto is the same object on every version.
+import { webcrypto as crypto } from 'node:crypto';
+
 const [op, fmt] = process.argv.slice(2);
 const secret = process.env.ENCRYPTION_SECRET ?? '';
 const salt = process.env.TENANT_API_KEY_SALT || 'vultrino-salt';
