@@ -4,7 +4,9 @@
 # Shared helpers for the integration tests (TAP on stdout).
 #
 #   source "$(dirname "$0")/../lib.sh"
-#   ok COND-EXIT-STATUS "name"     ; ok_cmd "name" cmd...   ; skip_all "why"
+#   ok COND-EXIT-STATUS "name"     ; ok_cmd "name" cmd...
+#   skip_all "why"                 prerequisite missing (fails under TI_STRICT)
+#   skip_all_by_design "why"       not run in this variant (ASan pass, ...)
 #   is "$got" "$want" "name"
 #   wait_until SECONDS cmd...      poll cmd (10 ms steps) until it succeeds,
 #                                  bounded; returns 1 on timeout
@@ -28,6 +30,11 @@ if [ -n "${TI_NETNS:-}" ] && [ -z "${TI_IN_NETNS:-}" ]; then
 	if unshare --net -- true 2>/dev/null; then
 		exec unshare --net -- bash -c \
 			'ip link set lo up && exec env TI_IN_NETNS=1 bash "$0"' "$0"
+	fi
+	if [ -n "${TI_STRICT:-}" ]; then
+		echo "1..1"
+		echo "not ok 1 - unshare --net not available under make test"
+		exit 1
 	fi
 	echo "1..0 # SKIP unshare --net not available (needs root)"
 	echo "ok 1 # SKIP unshare --net not available (needs root)"
@@ -101,7 +108,21 @@ skip() {
 	echo "ok $_tap_n # SKIP $*"
 }
 
+# skip_all WHY: a prerequisite is missing. Under TI_STRICT=1 (make test,
+# after tests/deps.sh has installed everything) that is a failure: a suite
+# that silently skipped in CI would hide a broken install step.
 skip_all() {
+	if [ -n "${TI_STRICT:-}" ]; then
+		echo "1..1"
+		echo "not ok 1 - prerequisite missing under make test: $*"
+		exit 1
+	fi
+	skip_all_by_design "$@"
+}
+
+# skip_all_by_design WHY: this suite does not run in this variant (the
+# sanitizer pass, say), whatever is installed.
+skip_all_by_design() {
 	echo "1..0 # SKIP $*"
 	echo "ok 1 # SKIP $*"
 	exit 0
