@@ -192,10 +192,12 @@ export TENANT_HEALTH_LISTEN=${TENANT_HEALTH_LISTEN:-127.0.0.1:$(free_port)}
 # ti_pid_below PID: the host pid of the tenant-init at or below PID (a
 # backgrounded run_pid1 runs it as subshell -> unshare -> tenant-init).
 ti_pid_below() {
-	local p=$1 bin
+	local p=$1 bin exe
 	bin=$(readlink -f "$TI_BIN")
 	for _ in 1 2 3 4; do
-		if [ "$(readlink "/proc/$p/exe" 2>/dev/null)" = "$bin" ]; then
+		# " (deleted)": the binary was rebuilt while the test ran.
+		exe=$(readlink "/proc/$p/exe" 2>/dev/null)
+		if [ "${exe% (deleted)}" = "$bin" ]; then
 			echo "$p"
 			return 0
 		fi
