@@ -216,6 +216,109 @@ static void test_flip_bytes(void)
 	free(blob);
 }
 
+/* base64url without padding, as the v1 format writes it, and back. */
+static void b64url_encode(const unsigned char *raw, size_t n, char *out)
+{
+	EVP_EncodeBlock((unsigned char *)out, raw, (int)n);
+	for (char *p = out; *p; p++) {
+		if (*p == '+')
+			*p = '-';
+		else if (*p == '/')
+			*p = '_';
+		else if (*p == '=')
+			*p = '\0';
+	}
+}
+
+static int b64url_decode(const char *in, unsigned char *raw)
+{
+	char std[512];
+	size_t n = strlen(in);
+	int len;
+
+	memcpy(std, in, n + 1);
+	for (char *p = std; *p; p++) {
+		if (*p == '-')
+			*p = '+';
+		else if (*p == '_')
+			*p = '/';
+	}
+	while (n % 4)
+		std[n++] = '=';
+	std[n] = '\0';
+	len = EVP_DecodeBlock(raw, (unsigned char *)std, (int)n);
+	/* EVP_DecodeBlock counts the padding's zero bytes too. */
+	for (char *p = std + n; p > std && p[-1] == '='; p--)
+		len--;
+	return len;
+}
+
+/*
+ * The same for v1 (salt | iv | ct | tag behind "tik1.", base64url) and
+ * pbkdf2 (iv | ct | tag, base64): a changed decoded byte anywhere is a
+ * tag mismatch, never a plaintext. Flipping the text instead would mostly
+ * test the base64 decoder. pbkdf2 derives with 100000 iterations per
+ * attempt, so it flips one byte of each part rather than all of them.
+ */
+static void test_flip_bytes_v1_pbkdf2(void)
+{
+	struct secret s = sec("flip-secret");
+	char *blob = NULL, text[512];
+	unsigned char raw[256];
+	size_t auth = 0, total = 16 + 12 + 8 + 16;
+	static const size_t pb_at[] = {0, 11, 12, 19, 20, 35};
+	int n;
+
+	(void)keys_blob_encrypt("v1-bytes", 8, KEY_FORMAT_V1, &s, NULL, &blob);
+	ok(blob && strncmp(blob, "tik1.", 5) == 0, "a v1 blob");
+	n = b64url_decode(blob + 5, raw);
+	is_int(n, (long long)total, "decoded: salt|iv|ct|tag");
+	for (size_t i = 0; i < total; i++) {
+		struct secret out = {NULL, 0};
+		memcpy(text, "tik1.", 5);
+		raw[i] ^= 0x01;
+		b64url_encode(raw, total, text + 5);
+		if (keys_blob_decrypt(text, strlen(text), KEY_FORMAT_V1, &s,
+				      NULL, &out) == KEYS_ERR_AUTH)
+			auth++;
+		secret_free(&out);
+		raw[i] ^= 0x01;
+	}
+	is_int(auth, total,
+	       "v1: every changed byte of salt|iv|ct|tag: tag "
+	       "mismatch");
+	free(blob);
+	blob = NULL;
+
+	(void)keys_blob_encrypt("pb-bytes", 8, KEY_FORMAT_PBKDF2, &s,
+				"vultrino-salt", &blob);
+	n = EVP_DecodeBlock(raw, (unsigned char *)blob, (int)strlen(blob));
+	ok(n == 36, "decoded the pbkdf2 blob");
+	auth = 0;
+	for (size_t k = 0; k < sizeof(pb_at) / sizeof(*pb_at); k++) {
+		struct secret out = {NULL, 0};
+		size_t i = pb_at[k];
+		raw[i] ^= 0x80;
+		EVP_EncodeBlock((unsigned char *)text, raw, 36);
+		if (keys_blob_decrypt(text, strlen(text), KEY_FORMAT_PBKDF2, &s,
+				      "vultrino-salt", &out) == KEYS_ERR_AUTH)
+			auth++;
+		secret_free(&out);
+		raw[i] ^= 0x80;
+	}
+	is_int(auth, sizeof(pb_at) / sizeof(*pb_at),
+	       "pbkdf2: a changed byte of iv, ct and tag: tag mismatch");
+	{
+		struct secret out = {NULL, 0};
+		EVP_EncodeBlock((unsigned char *)text, raw, 36);
+		is_int(keys_blob_decrypt(text, strlen(text), KEY_FORMAT_PBKDF2,
+					 &s, "vultrino-salt", &out),
+		       KEYS_OK, "pbkdf2: the unchanged blob still decrypts");
+		secret_free(&out);
+	}
+	free(blob);
+}
+
 /* A poeclaw blob of arbitrary plaintext (bypassing the encrypt checks). */
 static char *poeclaw_raw(const char *secret, const unsigned char *pt,
 			 size_t len)
@@ -471,6 +574,7 @@ int main(void)
 	test_flip_text(KEY_FORMAT_POECLAW, "secret-poeclaw", 1);
 	test_flip_text(KEY_FORMAT_PBKDF2, "secret-pbkdf2", 23);
 	test_flip_bytes();
+	test_flip_bytes_v1_pbkdf2();
 	test_errors();
 	test_messages();
 	test_read();
