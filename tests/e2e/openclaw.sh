@@ -76,7 +76,7 @@ PY
 no_secret_files() {
 	! grep -rqF -e "$PLAIN" -e "$SECRET" -e "$GW_TOKEN" -e tg-e2e-token \
 		-e dc-e2e-token -e xoxb-e2e -e xapp-e2e -e sk-ant-e2e \
-		-e cf-e2e-key "$@" 2>/dev/null
+		-e cf-e2e-key -e sk-openai-e2e "$@" 2>/dev/null
 }
 
 matrix_case() {
@@ -105,6 +105,15 @@ ok $? "Poe key only: the provider references POE_API_KEY"
 matrix_case anthropic "Anthropic key" ANTHROPIC_API_KEY=sk-ant-e2e \
 	ANTHROPIC_BASE_URL=https://anthropic-proxy.example \
 	OPENCLAW_GATEWAY_TOKEN="$GW_TOKEN"
+matrix_case openai "OpenAI key" OPENAI_API_KEY=sk-openai-e2e \
+	OPENCLAW_GATEWAY_TOKEN="$GW_TOKEN"
+python3 - "$TI_TMP/openai/data/openclaw.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+assert c["models"]["providers"]["openai"]["apiKey"] == {
+    "source": "env", "provider": "default", "id": "OPENAI_API_KEY"}
+PY
+ok $? "OpenAI key: the provider references OPENAI_API_KEY"
 matrix_case aigw "AI Gateway model" \
 	CF_AI_GATEWAY_MODEL=workers-ai/@cf/meta/llama-3.3-70b-instruct-fp8-fast \
 	CLOUDFLARE_AI_GATEWAY_API_KEY=cf-e2e-key CF_AI_GATEWAY_ACCOUNT_ID=acct1 \

@@ -27,9 +27,11 @@
 #define SA_TOKEN "xapp-slack-app-0001"
 #define AN_KEY	 "sk-ant-anthropic-0001"
 #define CF_KEY	 "cf-ai-gateway-key-0001"
+#define OA_KEY	 "sk-openai-key-0001"
 
-static const char *const all_secrets[] = {
-    POE_KEY, GW_TOKEN, TG_TOKEN, DC_TOKEN, SB_TOKEN, SA_TOKEN, AN_KEY, CF_KEY};
+static const char *const all_secrets[] = {POE_KEY,  GW_TOKEN, TG_TOKEN,
+					  DC_TOKEN, SB_TOKEN, SA_TOKEN,
+					  AN_KEY,   CF_KEY,   OA_KEY};
 
 static struct config cfg;
 
@@ -266,6 +268,49 @@ static void test_first_boot_everything(void)
 	is_str(str_at(j, "models.providers.cf-ai-gw-anthropic.baseUrl"),
 	       "https://gateway.ai.cloudflare.com/v1/acct/gw1/anthropic",
 	       "no /v1 for other providers");
+	json_decref(j);
+}
+
+static void test_openai(void)
+{
+	struct occonfig_params p;
+	char *text = NULL;
+	json_t *j;
+	int rc;
+
+	reset();
+	cfg.openclaw.openai_api_key = (char *)OA_KEY;
+	p = params(false);
+	j = render(&p, NULL, &text, NULL, &rc);
+	ok(is_ref(j, "models.providers.openai.apiKey", "OPENAI_API_KEY"),
+	   "openai only: key ref");
+	ok(!at(j, "models.providers.poe") &&
+	       !at(j, "models.providers.anthropic"),
+	   "openai only: no other provider");
+	ok(!at(j, "agents.defaults.model.primary"),
+	   "openai only: OpenClaw's own (OpenAI) default model");
+	ok(text && no_secret_in(text), "no secret value in the file");
+	json_decref(j);
+	free(text);
+
+	/* Beside a stored Poe key: both providers, Poe's model the default. */
+	reset();
+	cfg.openclaw.openai_api_key = (char *)OA_KEY;
+	p = params(true);
+	j = render(&p, NULL, NULL, NULL, &rc);
+	ok(is_ref(j, "models.providers.openai.apiKey", "OPENAI_API_KEY") &&
+	       is_ref(j, "models.providers.poe.apiKey", "POE_API_KEY"),
+	   "openai beside poe: both keys as refs");
+	json_decref(j);
+
+	/* The stored key routed to OPENAI_API_KEY is OpenAI's. */
+	reset();
+	p = params(true);
+	p.api_key_env = "OPENAI_API_KEY";
+	j = render(&p, NULL, NULL, NULL, &rc);
+	ok(is_ref(j, "models.providers.openai.apiKey", "OPENAI_API_KEY"),
+	   "stored key as OPENAI_API_KEY: openai provider");
+	ok(!at(j, "models.providers.poe"), "and no poe provider");
 	json_decref(j);
 }
 
@@ -710,6 +755,7 @@ int main(void)
 	test_first_boot_poe();
 	test_first_boot_everything();
 	test_anthropic_only();
+	test_openai();
 	test_legacy_merge();
 	test_user_choices();
 	test_numbers();
