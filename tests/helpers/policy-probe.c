@@ -7,7 +7,9 @@
  *                               limits, environment names, and the result
  *                               of every attempt (errno name, "ok", or how
  *                               a child died); PID is a stand-in for the
- *                               sync agent (ptrace, /proc/PID/mem)
+ *                               sync agent (ptrace, /proc/PID/mem);
+ *                               "agent" finds the real one (tenant-sync,
+ *                               a child of PID 1) and reports agent_pid
  *   policy-probe denied         call a denied syscall (keyctl) and report;
  *                               with action = kill it dies of SIGSYS first
  *   policy-probe hold FILE      become non-dumpable (like the sync agent),
@@ -342,9 +344,43 @@ static int report(pid_t target)
 	return 0;
 }
 
+/*
+ * The real sync agent, as the gateway would find it: the process named
+ * tenant-sync among PID 1's children (/proc/1/task/1/children and the
+ * comm files are world-readable). 0 when there is none.
+ */
+static pid_t find_agent(void)
+{
+	FILE *f = fopen("/proc/1/task/1/children", "re");
+	int pid;
+	pid_t found = 0;
+
+	if (!f)
+		return 0;
+	while (!found && fscanf(f, "%d", &pid) == 1) {
+		char path[64], comm[32] = "";
+		FILE *c;
+		(void)snprintf(path, sizeof(path), "/proc/%d/comm", pid);
+		c = fopen(path, "re");
+		if (c && fgets(comm, sizeof(comm), c) &&
+		    strcmp(comm, "tenant-sync\n") == 0)
+			found = pid;
+		if (c)
+			fclose(c);
+	}
+	fclose(f);
+	return found;
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (argc >= 3 && strcmp(argv[1], "report") == 0 &&
+	    strcmp(argv[2], "agent") == 0) {
+		pid_t agent = find_agent();
+		printf("agent_pid=%d\n", (int)agent);
+		return report(agent);
+	}
 	if (argc >= 2 && strcmp(argv[1], "report") == 0)
 		return report(argc >= 3 ? (pid_t)atoi(argv[2]) : 0);
 	if (argc >= 2 && strcmp(argv[1], "denied") == 0) {
@@ -363,7 +399,7 @@ int main(int argc, char **argv)
 		for (;;)
 			pause();
 	}
-	fprintf(stderr, "usage: policy-probe report [PID] | denied | hold "
-			"FILE\n");
+	fprintf(stderr, "usage: policy-probe report [PID|agent] | denied | "
+			"hold FILE\n");
 	return 2;
 }

@@ -218,6 +218,23 @@ all_caps_zero pid1 "PID 1"
 is_sec "$(field pid1 status.Seccomp)" 2 "PID 1: Seccomp 2"
 no_secret_env pid1 "PID 1"
 
+# The real sync agent (file:// sync on, so it runs) is out of reach too.
+mkdir -p "$TI_TMP/agentdata" "$TI_TMP/agentbucket"
+run_ti_pid1 agent TENANT_GATEWAY_USER=nobody \
+	OPENCLAW_STATE_DIR="$TI_TMP/agentdata" \
+	TENANT_SYNC_URL="file://$TI_TMP/agentbucket" -- -- "$PROBE" report agent
+is "$(rc agent)" 0 "agent: the probe ran"
+ok $([ "$(field agent agent_pid)" -gt 1 ] 2>/dev/null; echo $?) \
+	"agent: the gateway sees the sync agent (pid $(field agent agent_pid))"
+is "$(field agent ptrace_target)" EPERM \
+	"agent: ptrace(PTRACE_ATTACH) on the sync agent: EPERM"
+is "$(field agent open_target_environ)" EACCES \
+	"agent: the sync agent's /proc/PID/environ: EACCES"
+is "$(field agent open_target_mem)" EACCES \
+	"agent: the sync agent's /proc/PID/mem: EACCES"
+is "$(field agent vm_read_target)" EPERM \
+	"agent: process_vm_readv on the sync agent: EPERM"
+
 # 3. Without seccomp and without a user switch (root without
 # capabilities), the kernel still refuses: PID 1 and the agent are
 # non-dumpable. This is the wall under the filter.
