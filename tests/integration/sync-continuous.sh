@@ -9,7 +9,8 @@
 # deletion is held back by the guard and nothing is deleted; an inotify
 # queue overflow leads to a rescan that finds what was missed; and the
 # write -> object-visible latency over 200 writes with the default 1 s
-# debounce is measured (p50/p99 as TAP diagnostics).
+# debounce is measured (p50/p99 as TAP diagnostics); a file rewritten
+# while its upload is in flight is uploaded again.
 source "$(dirname "$0")/../lib.sh"
 source "$TI_TOP/tests/helpers/s3env.sh"
 
@@ -188,6 +189,30 @@ read -r nseen p50 p99 <"$TI_TMP/lat.txt"
 is "$nseen" 200 "all 200 writes became visible"
 diag "write -> object visible, 200 writes, debounce 1 s: p50 ${p50} ms, p99 ${p99} ms"
 ok $((p99 >= 10000)) "p99 within 10 s (${p99} ms)"
+
+# A file rewritten while its upload is in flight is uploaded again: the
+# proxy holds each PUT for 3 s; once the agent has the file open for its
+# upload, the file is rewritten; the bucket must end with the new bytes.
+echo 3000 >"$S3_CTL/delay-put"
+head -c 300000 /dev/urandom >"$TI_TMP/v1"
+head -c 200000 /dev/urandom >"$TI_TMP/v2"
+cp "$TI_TMP/v1" "$DATA/racy.bin"
+AGENT=$(ti_agent_pid)
+agent_has_open() {
+	local fd
+	for fd in /proc/"$AGENT"/fd/*; do
+		[ "$(readlink "$fd" 2>/dev/null)" = "$DATA/racy.bin" ] && return 0
+	done
+	return 1
+}
+wait_until 30 agent_has_open
+ok $? "the agent has racy.bin open for its upload"
+cat "$TI_TMP/v2" >"$DATA/racy.bin"
+rm -f "$S3_CTL/delay-put"
+wait_until 60 cmp -s "$(s3_obj "$P/racy.bin")" "$TI_TMP/v2"
+ok $? "the bucket holds the version written during the upload"
+ok $([ "$(s3_count PUT "$P/racy.bin")" -ge 2 ]; echo $?) \
+	"... uploaded again ($(s3_count PUT "$P/racy.bin") PUTs)"
 kill -TERM "$TI_PID"
 ti_pid1_wait 60
 is "$TI_RC" 143 "stopped"
