@@ -51,6 +51,11 @@ ok_cmd "VOLUME /data" grep -qx 'VOLUME /data' "$DF"
 ok_cmd "the runtime base is Node 24 on bookworm" grep -q 'node:24-bookworm-slim' "$DF"
 ok_cmd "OpenClaw is pinned" grep -q 'ARG OPENCLAW_VERSION=2026\.9\.6' "$DF"
 ok_cmd "an unprivileged gateway user" grep -q 'TENANT_GATEWAY_USER=openclaw' "$DF"
+# COPY . . must not bring a host build/ (stale, other libraries) or the
+# demo's secrets into the build context.
+ok_cmd ".dockerignore keeps build/ and demo-data/ out of the context" \
+	sh -c "grep -qx 'build/' '$TI_TOP/.dockerignore' &&
+		grep -qx 'demo-data/' '$TI_TOP/.dockerignore'"
 
 # The runtime stage installs the package of every shared library the
 # binary links directly (DT_NEEDED; their own dependencies come with the
