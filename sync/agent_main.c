@@ -51,9 +51,13 @@ static void send_msg(struct agent_main *m, uint32_t type, const void *p,
 static void on_restore_done(void *ctx, bool ok, double seconds)
 {
 	struct agent_main *m = ctx;
-	struct ipc_restore_done d = {.ok = ok, .duration_seconds = seconds};
+	struct ipc_restore_done d;
 	int r;
 
+	/* The padding after .ok goes over the socket too: no stack bytes. */
+	memset(&d, 0, sizeof(d));
+	d.ok = ok;
+	d.duration_seconds = seconds;
 	send_msg(m, IPC_RESTORE_DONE, &d, sizeof(d));
 	if (!ok)
 		return;
@@ -78,9 +82,12 @@ static void on_flush_done(void *ctx, bool ok)
 
 static void on_stats(void *ctx, const struct sync_stats *s, double restore_s)
 {
-	struct ipc_stats st = {.sync = *s,
-			       .restore_duration_seconds = restore_s};
+	struct ipc_stats st;
 
+	/* As above: the struct's padding must not carry stack bytes. */
+	memset(&st, 0, sizeof(st));
+	st.sync = *s;
+	st.restore_duration_seconds = restore_s;
 	send_msg(ctx, IPC_STATS, &st, sizeof(st));
 }
 
