@@ -830,6 +830,8 @@ static int caps_now(uint64_t *eff, uint64_t *prm, uint64_t *inh)
 	    .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
 	struct __user_cap_data_struct d[2];
 
+	/* valgrind's capget model marks only d[0] as written by the kernel. */
+	memset(d, 0, sizeof(d));
 	if (capget(&h, d) < 0)
 		return -errno;
 	*eff = d[0].effective | (uint64_t)d[1].effective << 32;
