@@ -29,6 +29,9 @@
 #define DEFAULT_BUCKET	      "moltbot-data"
 #define SECRET_FILE_MAX	      4096
 #define DURATION_MAX_MS	      (366ull * 24 * 3600 * 1000)
+/* TENANT_RESTART_BACKOFF_MAX's bounds (supervisor/gateway.c starts at 1 s). */
+#define RESTART_BACKOFF_MIN_MS	     1000ull
+#define RESTART_BACKOFF_MAX_LIMIT_MS 3600000ull
 
 /*
  * Variables that hold storage credentials or the key-encryption secret. They
@@ -1443,6 +1446,22 @@ static int parse_core(struct config *cfg, const struct env *e, char *err,
 	if (r < 0)
 		return r;
 	cfg->max_restarts = (unsigned)v;
+	/*
+	 * The cap of the gateway's restart backoff. At least 1 s: s6's rule
+	 * of one second between spawns keeps a crashing gateway from
+	 * spinning PID 1. At most an hour: longer is a tenant that looks
+	 * dead without saying so (TENANT_RESTART=never says it).
+	 */
+	r = env_duration(e, "TENANT_RESTART_BACKOFF_MAX", "60s", false,
+			 RESTART_BACKOFF_MAX_LIMIT_MS,
+			 &cfg->restart_backoff_max_ms, err, errlen);
+	if (r < 0)
+		return r;
+	if (cfg->restart_backoff_max_ms < RESTART_BACKOFF_MIN_MS)
+		return fail(err, errlen,
+			    "TENANT_RESTART_BACKOFF_MAX: '%s': shorter than "
+			    "the minimum 1s (restarts are at least 1 s apart)",
+			    env_get(e, "TENANT_RESTART_BACKOFF_MAX"));
 
 	r = env_duration(e, "TENANT_STOP_TIMEOUT", "10s", true, 3600000,
 			 &cfg->stop_timeout_ms, err, errlen);
@@ -1664,7 +1683,7 @@ static const char *key_format_name(enum key_format f)
 int config_print(const struct config *cfg, int fd)
 {
 	const struct sync_config *s = &cfg->sync;
-	char d1[32], d2[32], d3[32], d4[32];
+	char d1[32], d2[32], d3[32], d4[32], d5[32];
 	FILE *f;
 	int fd2 = dup(fd);
 
@@ -1690,6 +1709,8 @@ int config_print(const struct config *cfg, int fd)
 	fprintf(f, "TENANT_HEALTH_LISTEN=%s\n", cfg->health_listen);
 	fprintf(f, "TENANT_RESTART=%s\n", restart_name(cfg->restart));
 	fprintf(f, "TENANT_MAX_RESTARTS=%u\n", cfg->max_restarts);
+	config_duration_format(cfg->restart_backoff_max_ms, d5, sizeof(d5));
+	fprintf(f, "TENANT_RESTART_BACKOFF_MAX=%s\n", d5);
 	fprintf(f, "TENANT_STOP_TIMEOUT=%s\n", d1);
 	fprintf(f, "TENANT_FLUSH_TIMEOUT=%s\n", d2);
 	fprintf(f, "SANDBOX_SLEEP_AFTER=%s\n", d3);

@@ -132,7 +132,8 @@ struct config {
 	socklen_t health_addrlen;
 	enum restart_policy restart;
 	unsigned max_restarts;
-	uint64_t stop_timeout_ms; /* may be DURATION_NEVER */
+	uint64_t restart_backoff_max_ms; /* cap of the restart backoff */
+	uint64_t stop_timeout_ms;	 /* may be DURATION_NEVER */
 	uint64_t flush_timeout_ms;
 	uint64_t sleep_after_ms; /* may be DURATION_NEVER */
 	char *policy_path;

@@ -643,6 +643,7 @@ struct pid1 *pid1_new(struct config *cfg, char *err, size_t errlen)
 	    .envp = environ,
 	    .restart = cfg->restart,
 	    .max_restarts = cfg->max_restarts,
+	    .backoff_max_ms = cfg->restart_backoff_max_ms,
 	    .stop_timeout_ms = cfg->stop_timeout_ms,
 	    .group_signals = cfg->cli.group_signals,
 	    .tty_foreground = cfg->tini_mode,

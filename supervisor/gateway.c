@@ -14,7 +14,7 @@
 #include "init/signals.h"
 
 #define BACKOFF_MIN_MS	  1000u
-#define BACKOFF_MAX_MS	  60000u
+#define BACKOFF_MAX_MS	  60000u /* default cap (TENANT_RESTART_BACKOFF_MAX) */
 #define RESTART_WINDOW_MS (10u * 60u * 1000u)
 #define HEALTHY_RESET_MS  (10u * 60u * 1000u)
 
@@ -129,6 +129,18 @@ static uint64_t jitter(uint64_t ms)
 	return ms + (ms / 10 ? rnd % (ms / 10) : 0);
 }
 
+/*
+ * The backoff's cap: the operator's, but never below the minimum, so that
+ * starts stay at least 1 s apart whatever the parameters say.
+ */
+static uint64_t backoff_max(const struct gateway *gw)
+{
+	uint64_t max =
+	    gw->p->backoff_max_ms ? gw->p->backoff_max_ms : BACKOFF_MAX_MS;
+
+	return max < BACKOFF_MIN_MS ? BACKOFF_MIN_MS : max;
+}
+
 /* Drop restart times older than the window; true if one more is allowed. */
 static bool restart_allowed(struct gateway *gw, uint64_t now)
 {
@@ -203,8 +215,8 @@ static enum gateway_state h_exit_running(struct gateway *gw)
 	if (now - gw->started_at >= HEALTHY_RESET_MS || !gw->backoff_ms)
 		gw->backoff_ms = BACKOFF_MIN_MS;
 	else
-		gw->backoff_ms = gw->backoff_ms * 2 > BACKOFF_MAX_MS
-				     ? BACKOFF_MAX_MS
+		gw->backoff_ms = gw->backoff_ms * 2 > backoff_max(gw)
+				     ? backoff_max(gw)
 				     : gw->backoff_ms * 2;
 	{
 		uint64_t d = jitter(gw->backoff_ms);

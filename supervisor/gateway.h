@@ -4,11 +4,11 @@
  *
  * An explicit state machine (s6's model): every transition is one entry of a
  * state x event table and is logged at info. Restarts follow the policy
- * (always / on-failure / never) with a 1 s backoff doubling to 60 s, reset
- * after 10 minutes up. More than max_restarts restarts within 10 minutes is
- * a crash loop: the gateway is given up and its last exit code reported.
- * Stopping sends SIGTERM to the gateway's process group and SIGKILL after
- * the stop timeout, never before.
+ * (always / on-failure / never) with a 1 s backoff doubling to 60 s (or
+ * TENANT_RESTART_BACKOFF_MAX), reset after 10 minutes up. More than
+ * max_restarts restarts within 10 minutes is a crash loop: the gateway is
+ * given up and its last exit code reported. Stopping sends SIGTERM to the
+ * gateway's process group and SIGKILL after the stop timeout, never before.
  */
 #pragma once
 
@@ -49,6 +49,11 @@ struct gateway_params {
 	char *const *envp; /* the gateway's whole environment */
 	enum restart_policy restart;
 	unsigned max_restarts;
+	/*
+	 * Cap of the restart backoff (TENANT_RESTART_BACKOFF_MAX); 0 = the
+	 * default 60 s. Never below the 1 s minimum between starts.
+	 */
+	uint64_t backoff_max_ms;
 	uint64_t stop_timeout_ms; /* DURATION_NEVER: no SIGKILL */
 	bool group_signals;	  /* -g: forwarded signals go to the group */
 	bool tty_foreground;	  /* tini mode: child owns the terminal */

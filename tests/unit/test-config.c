@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "init/config.h"
 #include "tests/tap.h"
@@ -234,6 +235,8 @@ static void test_load_defaults(void)
 	is_int(cfg.gateway_port, 18789, "TENANT_GATEWAY_PORT default");
 	is_int(cfg.restart, RESTART_ON_FAILURE, "gateway mode: on-failure");
 	is_int(cfg.max_restarts, 10, "TENANT_MAX_RESTARTS default");
+	is_int(cfg.restart_backoff_max_ms, 60000,
+	       "TENANT_RESTART_BACKOFF_MAX default 60s");
 	is_int(cfg.stop_timeout_ms, 10000, "stop timeout default 10s");
 	is_int(cfg.flush_timeout_ms, 20000, "flush timeout default 20s");
 	is_int(cfg.sleep_after_ms, 3600000, "sleep after default 1h");
@@ -322,6 +325,13 @@ static void test_load_errors(void)
 	      "TENANT_GATEWAY_PORT=5000"},
 	     "TENANT_HEALTH_LISTEN"},
 	    {{"OPENCLAW_GATEWAY_TOKEN=a\nb"}, "OPENCLAW_GATEWAY_TOKEN"},
+	    {{"TENANT_RESTART_BACKOFF_MAX=soon"}, "TENANT_RESTART_BACKOFF_MAX"},
+	    {{"TENANT_RESTART_BACKOFF_MAX=500ms"},
+	     "TENANT_RESTART_BACKOFF_MAX"},
+	    {{"TENANT_RESTART_BACKOFF_MAX=0"}, "TENANT_RESTART_BACKOFF_MAX"},
+	    {{"TENANT_RESTART_BACKOFF_MAX=never"},
+	     "TENANT_RESTART_BACKOFF_MAX"},
+	    {{"TENANT_RESTART_BACKOFF_MAX=2h"}, "TENANT_RESTART_BACKOFF_MAX"},
 	};
 	struct config cfg;
 	char err[CONFIG_ERR_MAX];
@@ -335,6 +345,47 @@ static void test_load_errors(void)
 		   "refused, naming %s: %s", bad[i].var, err);
 		config_fini(&cfg);
 	}
+}
+
+static void test_restart_backoff_max(void)
+{
+	static const struct {
+		const char *v;
+		uint64_t ms;
+	} good[] = {{"1s", 1000},    {"2s", 2000},    {"1.5", 1500},
+		    {"10m", 600000}, {"1h", 3600000}, {"", 60000}};
+	struct config cfg;
+	char err[CONFIG_ERR_MAX];
+	char buf[4096];
+	int fds[2];
+	ssize_t n;
+
+	for (size_t i = 0; i < sizeof(good) / sizeof(*good); i++) {
+		char var[64];
+		char *env[] = {var, NULL};
+		(void)snprintf(var, sizeof(var),
+			       "TENANT_RESTART_BACKOFF_MAX=%s", good[i].v);
+		is_int(load(&cfg, env, err), 0, "%s loads: %s", var, err);
+		is_int(cfg.restart_backoff_max_ms, good[i].ms, "%s", var);
+		config_fini(&cfg);
+	}
+
+	/* check-config prints it. */
+	char *env[] = {"TENANT_RESTART_BACKOFF_MAX=90s", NULL};
+	is_int(load(&cfg, env, err), 0, "90s loads: %s", err);
+	if (pipe(fds) < 0) {
+		ok(false, "pipe");
+		config_fini(&cfg);
+		return;
+	}
+	is_int(config_print(&cfg, fds[1]), 0, "config_print");
+	(void)close(fds[1]);
+	n = read(fds[0], buf, sizeof(buf) - 1);
+	(void)close(fds[0]);
+	buf[n > 0 ? n : 0] = '\0';
+	ok(strstr(buf, "\nTENANT_RESTART_BACKOFF_MAX=1m30s\n") != NULL,
+	   "check-config prints TENANT_RESTART_BACKOFF_MAX=1m30s");
+	config_fini(&cfg);
 }
 
 static void test_tini_mode(void)
@@ -375,6 +426,7 @@ int main(void)
 	test_load_defaults();
 	test_load_sync();
 	test_load_errors();
+	test_restart_backoff_max();
 	test_tini_mode();
 	test_secret_vars();
 	log_reset();

@@ -85,6 +85,9 @@ static void guard_cb(void *ctx)
 	loop_quit(h->loop, 1);
 }
 
+/* gateway_params.backoff_max_ms of the next run() (0 = the default). */
+static uint64_t backoff_max_ms;
+
 /* Run argv under params until finished; returns the harness result. */
 static struct harness run(char *const *argv, enum restart_policy rp,
 			  unsigned max_restarts, uint64_t stop_ms,
@@ -98,6 +101,7 @@ static struct harness run(char *const *argv, enum restart_policy rp,
 	    .envp = environ,
 	    .restart = rp,
 	    .max_restarts = max_restarts,
+	    .backoff_max_ms = backoff_max_ms,
 	    .stop_timeout_ms = stop_ms,
 	};
 	int sfd = signals_setup();
@@ -160,6 +164,32 @@ int main(void)
 	   (unsigned long long)(h.start_times[2] - h.start_times[1]));
 	ok(h.start_times[2] - h.start_times[1] < 3500,
 	   "second restart not much later than 2 s + 10%% jitter");
+
+	/*
+	 * TENANT_RESTART_BACKOFF_MAX=1s: the delays stop doubling at the cap
+	 * (1 s + at most 10% jitter), and never fall below the 1 s minimum.
+	 */
+	backoff_max_ms = 1000;
+	h = run(f, RESTART_ON_FAILURE, 4, 1000, -1, false);
+	backoff_max_ms = 0;
+	is_int(h.nstarts, 5, "backoff max 1s, max 4 restarts: five starts");
+	for (int i = 1; i < h.nstarts; i++) {
+		uint64_t gap = h.start_times[i] - h.start_times[i - 1];
+		ok(gap >= 1000 && gap < 1600,
+		   "restart %d after 1 s (%llu ms): capped, not doubled", i,
+		   (unsigned long long)gap);
+	}
+
+	/* A cap below the minimum (a caller's mistake) still waits 1 s. */
+	backoff_max_ms = 10;
+	h = run(f, RESTART_ON_FAILURE, 2, 1000, -1, false);
+	backoff_max_ms = 0;
+	is_int(h.nstarts, 3, "backoff max 10 ms: three starts");
+	ok(h.start_times[1] - h.start_times[0] >= 1000 &&
+	       h.start_times[2] - h.start_times[1] >= 1000,
+	   "starts stay at least 1 s apart (%llu, %llu ms)",
+	   (unsigned long long)(h.start_times[1] - h.start_times[0]),
+	   (unsigned long long)(h.start_times[2] - h.start_times[1]));
 
 	h = run(t, RESTART_ALWAYS, 0, 1000, -1, false);
 	ok(h.nstarts == 1 && h.code == 0 && h.last == GW_STATE_CRASHLOOP,
