@@ -28,6 +28,8 @@
 #define STATS_COALESCE_MS 200
 /* Overflows in a burst cause one rescan. */
 #define RESCAN_COALESCE_MS 100
+/* Removals keep being gathered at most this many debounces. */
+#define GONE_BOUND 5
 
 /* ---- keys ---- */
 
@@ -209,6 +211,70 @@ void engine_rescan(struct engine *e, struct sync_root *only)
 	}
 }
 
+/* ---- gathered removals ---- */
+
+struct release {
+	struct engine *e;
+	struct sync_root *r;
+};
+
+static bool release_cb(void *ctx, const char *key, void *value)
+{
+	struct release *rl = ctx;
+
+	(void)value;
+	uploader_touch_now(rl->e->up, rl->r, key);
+	return true; /* handed over: drop it */
+}
+
+/* Hand every gathered removal to the uploader, all due now. */
+static void gone_release(struct engine *e)
+{
+	loop_timer_disarm(e->gone_timer);
+	e->gone_first_ms = 0;
+	if (!e->gone || !e->up)
+		return;
+	for (size_t i = 0; i < e->nroots; i++) {
+		struct release rl = {.e = e, .r = &e->roots[i]};
+		if (e->gone[i])
+			strmap_foreach(e->gone[i], release_cb, &rl);
+	}
+}
+
+static void gone_timer_cb(void *ctx)
+{
+	gone_release(ctx);
+}
+
+/*
+ * A path below r was removed: keep it until the removals stop. An rm -rf
+ * of a thousand files reaches us as many inotify reads; handed over one
+ * by one, each slice would look small to the deletion guard and go
+ * through (DESIGN.md: a batch deleting an implausible share of the remote
+ * is held back).
+ */
+static void gone_add(struct engine *e, struct sync_root *r, const char *rel)
+{
+	uint64_t now = loop_now_ms();
+	uint64_t d = e->sc->debounce_ms;
+	uint64_t at;
+
+	if (!e->gone[r->idx])
+		e->gone[r->idx] = strmap_new();
+	if (!e->gone[r->idx] ||
+	    strmap_put(e->gone[r->idx], rel, NULL, NULL) < 0) {
+		/* No memory to gather it: let the uploader look at it. */
+		uploader_touch(e->up, r, rel);
+		return;
+	}
+	if (!e->gone_first_ms)
+		e->gone_first_ms = now;
+	at = now + d;
+	if (at > e->gone_first_ms + GONE_BOUND * d)
+		at = e->gone_first_ms + GONE_BOUND * d;
+	loop_timer_arm_at(e->gone_timer, at);
+}
+
 /* ---- watch callbacks ---- */
 
 static void w_changed(void *ctx, struct sync_root *r, const char *rel)
@@ -216,6 +282,21 @@ static void w_changed(void *ctx, struct sync_root *r, const char *rel)
 	struct engine *e = ctx;
 
 	uploader_touch(e->up, r, rel);
+}
+
+static void w_removed(void *ctx, struct sync_root *r, const char *rel)
+{
+	gone_add(ctx, r, rel);
+}
+
+static int gone_below_cb(void *ctx, const char *path,
+			 const struct state_entry *se)
+{
+	struct release *rl = ctx;
+
+	(void)se;
+	gone_add(rl->e, rl->r, path);
+	return 0;
 }
 
 static void w_dir_added(void *ctx, struct sync_root *r, const char *rel)
@@ -229,14 +310,14 @@ static void w_dir_removed(void *ctx, struct sync_root *r, const char *rel)
 {
 	struct engine *e = ctx;
 	_cleanup_free_ char *prefix = NULL;
-	struct missing m = {.e = e, .r = r};
+	struct release rl = {.e = e, .r = r};
 
 	if (asprintf(&prefix, "%s/", rel) < 0) {
 		prefix = NULL;
 		return;
 	}
-	/* Everything tracked below it is now missing: look at each. */
-	(void)state_foreach(r->state, prefix, missing_cb, &m);
+	/* Everything tracked below it is now missing: removed, gathered. */
+	(void)state_foreach(r->state, prefix, gone_below_cb, &rl);
 }
 
 static void rescan_cb(void *ctx)
@@ -291,6 +372,18 @@ void engine_uploader_idle(struct engine *e)
 {
 	if (e->flushing && !e->flush_reported)
 		loop_timer_arm(e->flush_timer, 0);
+	/*
+	 * Held deletions whose files came back (re-uploaded, their items
+	 * gone): the uploader judges the guard again only when a deletion
+	 * falls due, so the rest would stay held, and reported, for good.
+	 * Hurrying an idle uploader (nothing queued but the held) makes it
+	 * judge again; only when that set shrank, or this would loop.
+	 */
+	if (e->stats.deletes_held && e->up &&
+	    uploader_depth(e->up) != e->held_depth) {
+		e->held_depth = uploader_depth(e->up);
+		uploader_hurry(e->up);
+	}
 }
 
 void engine_flush(struct engine *e, uint64_t timeout_ms)
@@ -306,6 +399,9 @@ void engine_flush(struct engine *e, uint64_t timeout_ms)
 		 * this instance, so there is nothing to flush.
 		 */
 		if (e->restore) {
+			log_info("sync: stopping during the restore: "
+				 "abandoned; files not yet in place are not "
+				 "left half written");
 			restore_cancel(e->restore);
 			if (e->cbs.restore_done)
 				e->cbs.restore_done(e->ctx, false, 0);
@@ -319,6 +415,7 @@ void engine_flush(struct engine *e, uint64_t timeout_ms)
 	/* Events still queued, and anything they would have missed. */
 	if (e->watch)
 		watch_drain(e->watch);
+	gone_release(e);
 	engine_rescan(e, NULL);
 	uploader_flush(e->up);
 	loop_timer_arm(e->flush_timer, 0);
@@ -331,6 +428,7 @@ void engine_sync_now(struct engine *e)
 		return;
 	}
 	log_info("sync: syncing now (SIGUSR1)");
+	gone_release(e);
 	engine_rescan(e, NULL);
 	uploader_hurry(e->up);
 }
@@ -363,7 +461,7 @@ int engine_sync_start(struct engine *e, bool watch)
 {
 	static const struct watch_cbs wcbs = {
 	    .changed = w_changed,
-	    .removed = w_changed,
+	    .removed = w_removed,
 	    .dir_added = w_dir_added,
 	    .dir_removed = w_dir_removed,
 	    .overflow = w_overflow,
@@ -523,8 +621,10 @@ struct engine *engine_new(struct loop *loop, const struct sync_config *sc,
 	e->degraded_timer = loop_timer_new(loop, degraded_cb, e);
 	e->flush_timer = loop_timer_new(loop, flush_timer_cb, e);
 	e->rescan_timer = loop_timer_new(loop, rescan_cb, e);
+	e->gone_timer = loop_timer_new(loop, gone_timer_cb, e);
+	e->gone = calloc(sc->npaths ? sc->npaths : 1, sizeof(*e->gone));
 	if (!e->stats_timer || !e->degraded_timer || !e->flush_timer ||
-	    !e->rescan_timer) {
+	    !e->rescan_timer || !e->gone_timer || !e->gone) {
 		(void)snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
@@ -561,6 +661,10 @@ void engine_free(struct engine *e)
 	backend_free(e->be);
 	for (size_t i = 0; i < e->nroots; i++)
 		root_close(&e->roots[i]);
+	for (size_t i = 0; e->gone && i < e->sc->npaths; i++)
+		strmap_free(e->gone[i]);
+	free(e->gone);
+	loop_timer_free(e->gone_timer);
 	free(e->roots);
 	loop_timer_free(e->stats_timer);
 	loop_timer_free(e->degraded_timer);

@@ -83,6 +83,17 @@ struct engine {
 	struct loop_timer *degraded_timer;
 	uint64_t throttle_until_ms; /* the store asked us to slow down */
 	struct loop_timer *stats_timer;
+
+	/*
+	 * Local removals, gathered per root until they stop coming (a
+	 * debounce of quiet, at most 5x from the first) and then handed to
+	 * the uploader together: the deletion guard must judge a mass
+	 * deletion as one batch, not in the slices inotify delivers it in.
+	 */
+	struct strmap **gone;
+	struct loop_timer *gone_timer;
+	uint64_t gone_first_ms; /* 0: nothing gathered */
+	uint64_t held_depth;	/* queue depth at the last guard recheck */
 };
 
 /*

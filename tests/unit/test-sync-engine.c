@@ -19,6 +19,9 @@
 #include "init/loop.h"
 #include "tests/tap.h"
 
+/* Files of the mass deletion: above the guard's minimum of 100. */
+#define MASS 150
+
 struct t {
 	struct loop *loop;
 	bool restored, restore_ok, flushed, flush_ok;
@@ -67,6 +70,30 @@ static bool run_until(struct t *t, const bool *flag, const char *path)
 			return false;
 	}
 	return false;
+}
+
+/* Turn the loop for ms (events and timers only; no condition). */
+static void run_for(struct t *t, uint64_t ms)
+{
+	uint64_t end = loop_now_ms() + ms;
+
+	while (loop_now_ms() < end)
+		if (loop_run_once(t->loop, 10) < 0)
+			return;
+}
+
+/* How many of backup/openclaw/m/f0..fN-1 exist. */
+static int count_backup(const char *backup, int n)
+{
+	char p[PATH_MAX];
+	struct stat st;
+	int c = 0;
+
+	for (int i = 0; i < n; i++) {
+		(void)snprintf(p, sizeof(p), "%s/openclaw/m/f%d", backup, i);
+		c += stat(p, &st) == 0;
+	}
+	return c;
 }
 
 static void put(const char *dir, const char *rel, const char *content)
@@ -159,14 +186,59 @@ int main(void)
 	(void)snprintf(p, sizeof(p), "%s/home/other root.txt", backup);
 	ok(run_until(&t, NULL, p),
 	   "a second TENANT_SYNC_PATHS root syncs to its own prefix");
+
+	/*
+	 * A mass deletion that inotify delivers in slices (three unlink
+	 * bursts 20 ms apart, each shorter than the 50 ms debounce): the
+	 * slices are gathered and judged as one, so the guard holds all of
+	 * them rather than letting the first slices through as small
+	 * batches.
+	 */
+	(void)snprintf(p, sizeof(p), "%s/m", data);
+	(void)mkdir(p, 0755);
+	for (int i = 0; i < MASS; i++) {
+		char rel[32];
+		(void)snprintf(rel, sizeof(rel), "m/f%d", i);
+		put(data, rel, "mass");
+	}
+	(void)snprintf(p, sizeof(p), "%s/openclaw/m/f%d", backup, MASS - 1);
+	ok(run_until(&t, NULL, p), "%d more files reach the backup", MASS);
+	run_for(&t, 1000); /* settled: nothing of theirs left queued */
+	is_int(count_backup(backup, MASS), MASS, "... all of them");
+	for (int s0 = 0; s0 < MASS; s0 += MASS / 3) {
+		for (int i = s0; i < s0 + MASS / 3 && i < MASS; i++) {
+			(void)snprintf(p, sizeof(p), "%s/m/f%d", data, i);
+			(void)unlink(p);
+		}
+		run_for(&t, 20);
+	}
+	run_for(&t, 1000);
+	is_int(count_backup(backup, MASS), MASS,
+	       "deleting them in slices deletes none from the backup");
+	ok(t.last.deletes_held, "the deletions are reported held");
+	for (int i = 0; i < MASS; i++) {
+		char rel[32];
+		(void)snprintf(rel, sizeof(rel), "m/f%d", i);
+		put(data, rel, "mass");
+	}
+	for (int i = 0; i < 50 && t.last.deletes_held; i++)
+		run_for(&t, 100);
+	ok(!t.last.deletes_held,
+	   "all files back: no longer reported held (nothing left pending)");
+	is_int(count_backup(backup, MASS), MASS, "and the backup has them all");
+
 	t.stats_seen = false;
 	engine_flush(e, 5000);
 	ok(run_until(&t, &t.flushed, NULL) && t.flush_ok, "flush done, ok");
 	(void)snprintf(p, sizeof(p), "%s/openclaw/skip.log", backup);
 	ok(stat(p, &st) < 0, "the excluded file stayed local");
-	ok(run_until(&t, &t.stats_seen, NULL) &&
-	       t.last.uploaded_objects_total == 2 && t.last.queue_depth == 0,
-	   "counters: 2 uploads, nothing queued");
+	/* Everything was uploaded before the flush: no new counters. */
+	run_for(&t, 300);
+	ok(t.last.uploaded_objects_total == 2 + 2 * MASS &&
+	       t.last.queue_depth == 0,
+	   "counters: 2 + 2x%d uploads, nothing queued (%llu, %llu)", MASS,
+	   (unsigned long long)t.last.uploaded_objects_total,
+	   (unsigned long long)t.last.queue_depth);
 	engine_free(e);
 	loop_free(t.loop);
 	{
