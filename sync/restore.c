@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "init/cleanup.h"
@@ -47,6 +48,7 @@ struct job {
 	unsigned attempt;
 	int fd;
 	char tmp[64];
+	uint64_t want_size; /* the object's size in the listing */
 	struct backend_op *op;
 	/* what the download turned out to be, for the state */
 	char md5[HASH_MD5_HEX];
@@ -139,7 +141,13 @@ static void active_remove(struct restore *r, struct job *j)
 
 /* ---- failure pacing ---- */
 
-static void failed(struct restore *r, const struct backend_status *st)
+/*
+ * A failure, retried after a backoff. local: the local disk failed (full,
+ * read-only, ...), not storage: the log says so, at error level when the
+ * disk is full, since only the operator can make room.
+ */
+static void failed(struct restore *r, const struct backend_status *st,
+		   bool local)
 {
 	uint64_t delay;
 
@@ -150,7 +158,15 @@ static void failed(struct restore *r, const struct backend_status *st)
 				 RESTORE_BACKOFF_CAP_MS, st->retry_after_ms);
 	if (r->pause_until < loop_now_ms() + delay)
 		r->pause_until = loop_now_ms() + delay;
-	if (r->fail_streak == 1 || r->fail_streak % 10 == 0)
+	if (r->fail_streak != 1 && r->fail_streak % 10 != 0)
+		; /* not every attempt: a full disk fails 16 at a time */
+	else if (local && (st->err == -ENOSPC || st->err == -EDQUOT))
+		log_err("restore: %s; retrying (attempt %u)", st->detail,
+			r->fail_streak);
+	else if (local)
+		log_warn("restore: %s; retrying (attempt %u)", st->detail,
+			 r->fail_streak);
+	else
 		log_warn("restore: storage error (%s); retrying (attempt %u)",
 			 st->detail, r->fail_streak);
 	loop_timer_arm_at(r->timer, r->pause_until);
@@ -279,10 +295,10 @@ static void retry_job(struct restore *r, struct job *j, int err,
 		      const char *what)
 {
 	struct backend_status ls;
-	char why[160];
+	char why[sizeof(ls.detail)];
 
-	(void)snprintf(why, sizeof(why), "unable to %s %s: %s", what, j->rel,
-		       strerror(-err));
+	(void)snprintf(why, sizeof(why), "unable to %s %s in %s: %s", what,
+		       j->rel, j->root->local, strerror(-err));
 	backend_status_local(&ls, err, true, why);
 	if (j->fd >= 0)
 		(void)close(j->fd);
@@ -290,7 +306,7 @@ static void retry_job(struct restore *r, struct job *j, int err,
 		(void)unlinkat(j->root->tmpfd, j->tmp, 0);
 	j->fd = -1;
 	j->tmp[0] = '\0';
-	failed(r, &ls);
+	failed(r, &ls, true);
 	queue_push(r, j);
 }
 
@@ -337,6 +353,15 @@ static void batch_timer_cb(void *ctx)
 	pump(r);
 }
 
+/* Is the file system of fd out of space (or of inodes) for us? */
+static bool fs_is_full(int fd)
+{
+	struct statvfs sv;
+
+	return fd >= 0 && fstatvfs(fd, &sv) == 0 &&
+	       (sv.f_bavail == 0 || (sv.f_files && sv.f_favail == 0));
+}
+
 static void get_done(void *ctx, const struct backend_status *st,
 		     const struct backend_obj *obj)
 {
@@ -350,13 +375,22 @@ static void get_done(void *ctx, const struct backend_status *st,
 		/* Deleted since the listing: nothing to restore. */
 		succeeded(r);
 		job_free(j);
+	} else if (st->err && fs_is_full(j->fd)) {
+		/*
+		 * The backend reports a failed write of the body as a failed
+		 * transfer (-EIO, "unable to write the downloaded data"),
+		 * which would read as a storage problem. Where the disk is
+		 * full, that is what it is: say so.
+		 */
+		j->attempt++;
+		retry_job(r, j, -ENOSPC, "write");
 	} else if (st->err) {
 		(void)close(j->fd);
 		(void)unlinkat(j->root->tmpfd, j->tmp, 0);
 		j->fd = -1;
 		j->tmp[0] = '\0';
 		j->attempt++;
-		failed(r, st);
+		failed(r, st, false);
 		queue_push(r, j);
 	} else {
 		succeeded(r);
@@ -375,32 +409,65 @@ static void get_done(void *ctx, const struct backend_status *st,
 	pump(r);
 }
 
-static void start_job(struct restore *r, struct job *j)
+/*
+ * Reserve the object's size before downloading it: a full disk is then
+ * found before any byte is transferred, named as what it is (the backend
+ * only sees a write that failed), and no download gets half way. Blocks
+ * are reserved past the end of the (empty) file, so a shorter body leaves
+ * no zeros behind. File systems without fallocate are not an error.
+ */
+static int reserve(int fd, uint64_t size)
+{
+	if (size == 0 ||
+	    fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, (off_t)size) == 0)
+		return 0;
+	if (errno == EOPNOTSUPP || errno == ENOSYS || errno == EINVAL)
+		return 0;
+	return -errno;
+}
+
+/*
+ * Start one download. Returns false when it could not start: the job is
+ * queued again and a retry is scheduled, so the caller must stop starting
+ * more for now (retrying in the same breath would spin on a full disk).
+ */
+static bool start_job(struct restore *r, struct job *j)
 {
 	struct backend_status ls;
+	char why[sizeof(ls.detail)];
 	int err;
 
 	j->fd = pathsafe_mktemp(j->root->tmpfd, "dl-", j->tmp, sizeof(j->tmp));
 	err = j->fd;
-	if (j->fd >= 0) {
-		err = backend_get(r->e->be, j->key, j->fd, get_done, j, &j->op);
-		if (err < 0) {
-			(void)close(j->fd);
-			(void)unlinkat(j->root->tmpfd, j->tmp, 0);
-		}
-	}
 	if (err < 0) {
 		j->fd = -1;
 		j->tmp[0] = '\0';
-		backend_status_local(&ls, err, true,
-				     "unable to start a download");
-		failed(r, &ls);
+		retry_job(r, j, err, "create a temporary file for");
+		return false;
+	}
+	err = reserve(j->fd, j->want_size);
+	if (err < 0) {
+		retry_job(r, j, err, "make room for");
+		return false;
+	}
+	err = backend_get(r->e->be, j->key, j->fd, get_done, j, &j->op);
+	if (err < 0) {
+		(void)close(j->fd);
+		(void)unlinkat(j->root->tmpfd, j->tmp, 0);
+		j->fd = -1;
+		j->tmp[0] = '\0';
+		(void)snprintf(why, sizeof(why),
+			       "unable to start a download of %s: %s", j->rel,
+			       strerror(-err));
+		backend_status_local(&ls, err, true, why);
+		failed(r, &ls, false);
 		queue_push(r, j);
-		return;
+		return false;
 	}
 	j->next = r->active;
 	r->active = j;
 	r->nactive++;
+	return true;
 }
 
 /* ---- deciding what to download ---- */
@@ -510,6 +577,7 @@ static void consider(struct restore *r, const struct backend_obj *o)
 	j->r = r;
 	j->root = root;
 	j->fd = -1;
+	j->want_size = o->size;
 	r->root_queued++;
 	queue_push(r, j);
 }
@@ -585,7 +653,7 @@ static void list_done(void *ctx, const struct backend_status *st,
 	(void)obj;
 	r->list_op = NULL;
 	if (st->err) {
-		failed(r, st);
+		failed(r, st, false);
 		return; /* the timer lists again */
 	}
 	succeeded(r);
@@ -635,7 +703,7 @@ static void start_list(struct restore *r)
 		struct backend_status ls;
 		backend_status_local(&ls, err, true,
 				     "unable to start a listing");
-		failed(r, &ls);
+		failed(r, &ls, false);
 	}
 }
 
@@ -650,7 +718,8 @@ static void pump(struct restore *r)
 		return;
 	}
 	while (r->nactive < max && r->q_head)
-		start_job(r, queue_pop(r));
+		if (!start_job(r, queue_pop(r)))
+			return; /* the retry timer pumps again */
 	maybe_root_done(r);
 }
 
