@@ -32,12 +32,15 @@
 
 /* How long the last phase waits for killed processes to be reaped. */
 #define KILL_REST_TIMEOUT_MS 5000
+/* How long the agent may take to exit by itself after its final flush. */
+#define AGENT_EXIT_TIMEOUT_MS 5000
 
 enum phase {
 	PHASE_BOOT,	    /* restoring, preparing */
 	PHASE_RUNNING,	    /* gateway supervised */
 	PHASE_STOP_GATEWAY, /* waiting for the gateway to exit */
 	PHASE_FLUSH,	    /* waiting for the final sync flush */
+	PHASE_AGENT_EXIT,   /* waiting for the agent to exit after it */
 	PHASE_KILL_REST,    /* killing and reaping what is left */
 	PHASE_DONE,
 };
@@ -76,6 +79,7 @@ static const char *const phase_names[] = {
     [PHASE_RUNNING] = "running",
     [PHASE_STOP_GATEWAY] = "stopping gateway",
     [PHASE_FLUSH] = "flushing",
+    [PHASE_AGENT_EXIT] = "waiting for the sync agent to exit",
     [PHASE_KILL_REST] = "killing remaining processes",
     [PHASE_DONE] = "done",
 };
@@ -171,6 +175,13 @@ static void kill_timer_cb(void *ctx)
 {
 	struct pid1 *p = ctx;
 
+	if (p->phase == PHASE_AGENT_EXIT) {
+		log_warn("sync: the agent did not exit within %d ms of its "
+			 "flush; killing it",
+			 AGENT_EXIT_TIMEOUT_MS);
+		start_kill_rest(p);
+		return;
+	}
 	log_warn("processes still present %d ms after SIGKILL (stuck in the "
 		 "kernel?); exiting anyway",
 		 KILL_REST_TIMEOUT_MS);
@@ -191,8 +202,20 @@ static void flush_done_cb(void *ctx, bool ok)
 	if (!ok)
 		log_err("final flush did not complete within "
 			"TENANT_FLUSH_TIMEOUT; some data is not durable yet");
-	if (p->phase == PHASE_FLUSH)
-		start_kill_rest(p);
+	if (p->phase != PHASE_FLUSH)
+		return;
+	/*
+	 * The agent quits by itself after FLUSH_DONE and frees what it holds
+	 * on the way out; a SIGKILL now would cut that short (and with it
+	 * the leak checks of valgrind and LSan). Its SIGCHLD moves on. An
+	 * agent whose flush timed out is still at work: no waiting for it.
+	 */
+	if (ok && agent_pid(p->agent) > 0) {
+		set_phase(p, PHASE_AGENT_EXIT);
+		loop_timer_arm(p->kill_timer, AGENT_EXIT_TIMEOUT_MS);
+		return;
+	}
+	start_kill_rest(p);
 }
 
 /* Begin the orderly shutdown (idempotent). */
@@ -489,6 +512,8 @@ static void on_sigchld(struct pid1 *p)
 			finish(p);
 		else
 			kill_rest(p);
+	} else if (p->phase == PHASE_AGENT_EXIT && agent_pid(p->agent) <= 0) {
+		start_kill_rest(p);
 	}
 }
 

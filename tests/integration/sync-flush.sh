@@ -46,8 +46,10 @@ done
 is "$bad" 0 "... each with its content"
 grep -q "final flush" "$LOG"
 ok $? "the agent flushed on shutdown"
-grep -q "flushing -> killing" "$LOG"
+grep -qE "flushing -> (killing|waiting for the sync agent to exit)" "$LOG"
 ok $? "PID 1 waited for the flush before killing the rest"
+grep -q "waiting for the sync agent to exit -> killing" "$LOG"
+ok $? "... and for the agent to exit by itself after it"
 no_sanitizer_report "$LOG"
 ok $? "no sanitizer report"
 
