@@ -25,6 +25,9 @@ fi
 
 GW_USER=tigw$$
 chmod 755 "$TI_TMP"
+# The gateway inherits tenant-init's cwd: one its user can enter (the
+# checkout may be under /root, 0700).
+cd "$TI_TMP" || exit 1
 HOME_DIR=$TI_TMP/home
 DATA=$TI_TMP/data
 OC=$TI_TMP/openclaw
@@ -87,7 +90,7 @@ gateway_ready() {
 start=$SECONDS
 if ! wait_until 180 gateway_ready; then
 	ok 1 "the OpenClaw gateway reports \"ready\":true under the policy"
-	tail -15 "$TI_TMP/ti.err" "$TI_TMP/ti.out" | sed 's/^/# /'
+	tail -n 15 "$TI_TMP/ti.err" "$TI_TMP/ti.out" | sed 's/^/# /'
 	kill -KILL "$UNSHARE"
 	done_testing
 	exit 1
@@ -133,7 +136,7 @@ ok $? "lo was brought up in the fresh network namespace"
 kill -TERM "$TI_PID"
 wait_pid_exit "$UNSHARE" 60
 ok $? "tenant-init stopped on SIGTERM"
-wait "$UNSHARE"
+reap_bounded "$UNSHARE"
 is "$?" 0 "clean stop: exit 0"
 # Informational: anything the filter refused that the gateway noticed.
 if cat "$TI_TMP/ti.out" "$TI_TMP/ti.err" | grep -v 'tenant-init\[' |

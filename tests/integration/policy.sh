@@ -22,6 +22,11 @@ NOBODY_GID=$(id -g nobody)
 
 # The probe runs as nobody: it must be able to reach the helpers and cwd.
 chmod 755 "$TI_TMP"
+# The checkout may be where nobody cannot enter (a clone under /root is
+# 0700): the probe runs from a copy in $TI_TMP, and $TI_TMP is the cwd.
+cp "$PROBE" "$TI_TMP/policy-probe"
+PROBE=$TI_TMP/policy-probe
+cd "$TI_TMP" || exit 1
 DATA=$TI_TMP/data
 REMOTE=$TI_TMP/remote
 mkdir -p "$DATA" "$REMOTE"
