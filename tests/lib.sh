@@ -155,6 +155,18 @@ wait_pid_exit() {
 	wait_until "$2" _pid_gone "$1"
 }
 
+# reap_bounded PID [SECONDS]: the exit status of a background job of this
+# shell, waiting at most SECONDS (60) before killing it (status then 137):
+# a bare `wait` on a job that never ends would hang the whole run.
+reap_bounded() {
+	if ! wait_pid_exit "$1" "${2:-60}"; then
+		echo "# pid $1 still running after ${2:-60} s: killed"
+		kill -KILL -- "-$1" 2>/dev/null
+		kill -KILL "$1" 2>/dev/null
+	fi
+	wait "$1"
+}
+
 # An unused port for a server. Taken below the ephemeral range, so that
 # no client socket of a busy machine can grab it before the server binds
 # it; bind(0) only when the range leaves no room below it.

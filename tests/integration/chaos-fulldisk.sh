@@ -108,7 +108,7 @@ ok_cmd "ready" wait_until 15 readyz_has '"ready":true'
 tpid=$(ti_pid_below "$upid")
 kill -TERM "$tpid"
 wait_pid_exit "$upid" 30
-wait "$upid"
+reap_bounded "$upid"
 is "$?" 0 "clean exit 0"
 no_sanitizer_report "$LOG"
 ok $? "no sanitizer report"
@@ -131,7 +131,7 @@ tpid=$(ti_pid_below "$upid")
 kill -TERM "$tpid"
 wait_pid_exit "$upid" 20
 ok $? "SIGTERM ends it"
-wait "$upid"
+reap_bounded "$upid"
 is "$?" 0 "clean exit 0"
 is "$(ls -A "$DATA/.tenant-init/tmp" | wc -l)" 0 "the staging directory is empty"
 all_complete

@@ -140,7 +140,7 @@ tpid=$(ti_pid_below "$upid")
 kill -TERM "$tpid"
 wait_pid_exit "$upid" 20
 ok $? "SIGTERM stops it"
-wait "$upid"
+reap_bounded "$upid"
 is "$?" 0 "clean exit 0"
 no_sanitizer_report "$log"
 ok $? "no sanitizer report"

@@ -76,7 +76,7 @@ t0=$SECONDS
 kill -TERM "$tpid"
 wait_pid_exit "$upid" 20
 ok $? "SIGTERM during the restore: tenant-init exits"
-wait "$upid"
+reap_bounded "$upid"
 is "$?" 0 "exit 0: a clean stop, nothing left to flush"
 diag "stopped $((SECONDS - t0)) s after SIGTERM, $(nrestored) of $N files restored"
 ok $(((SECONDS - t0) > 10)) "promptly: the restore was not finished first"
@@ -115,7 +115,7 @@ ok_cmd "ready" wait_until 15 readyz_has '"ready":true'
 tpid=$(ti_pid_below "$upid")
 kill -TERM "$tpid"
 wait_pid_exit "$upid" 30
-wait "$upid"
+reap_bounded "$upid"
 is "$?" 0 "second boot stops cleanly too"
 no_sanitizer_report "$LOG2"
 ok $? "no sanitizer report"

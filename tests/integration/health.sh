@@ -144,7 +144,7 @@ ok_cmd "the message names TENANT_HEALTH_LISTEN" \
 	"$TI_TMP/busy.log"
 
 kill -TERM "$tpid"
-wait "$upid"
+reap_bounded "$upid"
 is "$?" 0 "SIGTERM: clean exit 0"
 no_sanitizer_report "$log"
 ok $? "no sanitizer report"
@@ -160,7 +160,7 @@ for mode in --no-endpoints --tcp-only; do
 		wait_until 10 ready_status_is 200
 	ok_cmd "$mode: the log says why" grep -q "probing with a TCP connect" "$log"
 	kill -TERM "$tpid"
-	wait "$tpid"
+	reap_bounded "$tpid"
 	is "$?" 0 "$mode: clean exit"
 done
 

@@ -222,7 +222,7 @@ else
 	skip "RSS bound not meaningful under ASan"
 fi
 kill -TERM "$tpid"
-wait "$upid"
+reap_bounded "$upid"
 is "$?" 0 "SIGTERM: exit 0"
 no_sanitizer_report "$log"
 ok $? "no sanitizer report"

@@ -65,7 +65,7 @@ is "$(metric tenant_gateway_restarts_total)" 3 "tenant_gateway_restarts_total is
 is "$(metric tenant_gateway_up)" 1 "tenant_gateway_up is 1"
 tpid=$(ti_pid_below "$upid")
 kill -TERM "$tpid"
-wait "$upid"
+reap_bounded "$upid"
 is "$?" 0 "SIGTERM after recovery: exit 0"
 ok_cmd "the gateway ignored SIGTERM and got SIGKILL at the stop timeout" \
 	grep -q "sending SIGKILL" "$log"
@@ -83,7 +83,7 @@ upid=$!
 bg_track "$upid"
 wait_pid_exit "$upid" 20
 ok $? "a crash loop ends tenant-init"
-wait "$upid"
+reap_bounded "$upid"
 is "$?" 7 "exit code is the child's (7)"
 is "$(wc -l <"$count")" 3 "TENANT_MAX_RESTARTS=2: given up after three starts"
 ok_cmd "the log says crash loop" grep -q "crash loop" "$log"
@@ -115,7 +115,7 @@ tpid=$(ti_pid_below "$upid")
 kill -TERM "$tpid"
 wait_pid_exit "$upid" 10
 ok $? "stops on SIGTERM"
-wait "$upid"
+reap_bounded "$upid"
 is "$?" 0 "exit 0"
 no_sanitizer_report "$log"
 ok $? "no sanitizer report"

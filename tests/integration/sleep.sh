@@ -80,7 +80,7 @@ ok $? "tenant_sleep_in_seconds counts down ($sleep_in)"
 wait_pid_exit "$upid" 10
 ok $? "no client: tenant-init exits"
 took=$(elapsed "$ready_at")
-wait "$upid"
+reap_bounded "$upid"
 is "$?" 0 "exit 0"
 in_range "$took" 2.8 6
 ok $? "after ~3 s idle from ready (${took} s), despite the 2 s probes"
@@ -104,7 +104,7 @@ ok $? "sleeps once the client is gone"
 took=$(elapsed "$quiet_at")
 in_range "$took" 2.5 6
 ok $? "~3 s after the last bytes (${took} s)"
-wait "$upid"
+reap_bounded "$upid"
 is "$?" 0 "exit 0"
 
 # ---- a silent open connection does not keep it awake ----
@@ -121,7 +121,7 @@ kill -0 "$cpid" 2>/dev/null
 ok $? "the client still held its connection when tenant-init slept"
 in_range "$took" 2.8 7
 ok $? "within the limit plus one listing (${took} s)"
-wait "$upid"
+reap_bounded "$upid"
 is "$?" 0 "exit 0"
 kill "$cpid" 2>/dev/null
 wait "$cpid" 2>/dev/null
@@ -135,7 +135,7 @@ idle=$(metric tenant_idle_seconds)
 in_range "$idle" 5 30
 ok $? "tenant_idle_seconds still counts ($idle)"
 kill -TERM "$(ti_pid_below "$upid")"
-wait "$upid"
+reap_bounded "$upid"
 is "$?" 0 "SIGTERM: exit 0"
 ok_cmd "no sleeping message" bash -c "! grep -q 'sleeping after' '$log'"
 

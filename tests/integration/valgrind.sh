@@ -365,7 +365,7 @@ echo last >"$DATA/last.txt"
 kill -TERM "$PID1"
 wait_pid_exit "$NS_PID" 120
 ok $? "PID 1 exited after SIGTERM"
-wait "$NS_PID"
+reap_bounded "$NS_PID"
 is "$?" 0 "exit 0 (a clean stop, flushed; no valgrind error in PID 1)"
 grep -q "final flush" "$LOG"
 ok $? "the agent flushed"
