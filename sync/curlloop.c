@@ -44,6 +44,7 @@ struct creq {
 	size_t mem_len, mem_cap;
 	bool mem_overflow;
 	int write_err;
+	bool head_done; /* the blank line that ends the headers arrived */
 	struct hasher *hasher;
 	struct creq_result res;
 	char errbuf[CURL_ERROR_SIZE];
@@ -260,6 +261,11 @@ static size_t header_cb(char *buf, size_t size, size_t nitems, void *userp)
 		/* A new response (after 100 Continue): forget the last. */
 		memset(h, 0, sizeof(*h));
 		h->content_length = -1;
+		r->head_done = false;
+		return n;
+	}
+	if (n <= 2 && (buf[0] == '\r' || buf[0] == '\n')) {
+		r->head_done = true;
 		return n;
 	}
 	colon = memchr(buf, ':', n);
@@ -336,6 +342,16 @@ static void finish(struct creq *r, CURLcode rc)
 	} else if (r->mem_overflow) {
 		res->err = -EFBIG;
 		res->errmsg = "response too large";
+	} else if (res->status > 0 && !r->head_done) {
+		/*
+		 * curl 7.88 reports success for an answer whose connection
+		 * closed inside its headers (before any Content-Length): a
+		 * status line and no body, which would pass for an empty
+		 * object, without its ETag or metadata.
+		 */
+		res->err = -EIO;
+		res->errmsg = "the connection closed inside the answer's "
+			      "headers";
 	}
 	if (r->hasher)
 		hasher_final(r->hasher, res->resp_md5, NULL);

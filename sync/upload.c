@@ -518,6 +518,33 @@ static void put_done(void *ctx, const struct backend_status *st,
 }
 
 /*
+ * Write ahead before the first upload of a file: once a PUT has left,
+ * the store may hold the object without our ever learning it (the answer
+ * lost to a reset, a 500 sent after the write, the agent killed). Without
+ * an entry, deleting the file afterwards would delete nothing -- only
+ * tracked files have their objects deleted -- and the next restore would
+ * bring the deleted file back. So an untracked file gets an entry that
+ * can never match a real file (inode 0, ctime before 1970): tracked, so
+ * its deletion propagates (deleting an absent key is harmless), but never
+ * "in sync", so it is still uploaded, and a restore keeps the local copy
+ * as changed here. The upload's success replaces the entry with the real
+ * one; a tracked file keeps its entry, whose object exists anyway.
+ */
+static void note_upload_started(struct sync_root *r, const char *rel,
+				const struct stat *st)
+{
+	struct state_entry se;
+
+	if (state_get(r->state, rel, &se) == 0)
+		return;
+	memset(&se, 0, sizeof(se));
+	state_entry_set_stat(&se, st);
+	se.ino = 0;
+	se.ctime_ns = -1;
+	(void)state_put(r->state, rel, &se);
+}
+
+/*
  * Start uploading a due regular file. Returns true when a transfer is in
  * flight (the slot is taken), false when the item was dealt with.
  */
@@ -596,6 +623,7 @@ static bool start_upload(struct uploader *u, struct item *it)
 		retry_later(u, it, &ls);
 		return false;
 	}
+	note_upload_started(r, it->rel, &it->st1);
 	err = backend_put(u->e->be, key, it->upfd, it->size,
 			  (int64_t)it->st1.st_mtim.tv_sec * 1000000000 +
 			      it->st1.st_mtim.tv_nsec,
