@@ -27,9 +27,50 @@
 //                       DIR/inject.json  [{"key":K,"body":B}]: objects added
 //                                        to listings (keys URL-encoded) and
 //                                        served by the proxy itself
+//                       DIR/chaos.json   rate-based faults, see "Chaos" below
+//   --fault-log FILE  one line per injected fault (default DIR/chaos.log):
+//                     KIND VARIANT METHOD UNIX-MS CLIENT-PORT KEY?QUERY
 //   --clock-offset S  the proxy's clock runs S seconds ahead (Date header
 //                     and the skew check), to test clock-skew correction
 //   --verbose 1       print the canonical request of refused signatures
+//
+// Chaos: DIR/chaos.json, read per request, e.g.
+//   {"rate":0.1,"kinds":["500","503","reset","stall","truncate"],
+//    "stallMs":3000,"seed":42,"methods":["PUT","GET"],"retryAfter":1,
+//    "variants":["after","late"]}
+// makes a share `rate` of the requests (of `methods`, default all) fail
+// with one of `kinds` (default all five; repeat a kind to weight it), the
+// way S3 and the network between fail (`variants`, when given, limits the
+// variants below to those named; a kind left with none injects nothing):
+//   500       InternalError; variant "before" (the request is not
+//             applied) or "after" (forwarded and applied, then answered
+//             500 anyway: a retry must be harmless)
+//   503       SlowDown, not applied (Retry-After only if `retryAfter`)
+//   reset     a TCP RST: "early" while the request (body) arrives, after
+//             a random share of the body, not applied; or "late", after
+//             the upstream applied it, so the answer is lost
+//   stall     the request held `stallMs` (default 3000), then "answer"
+//             (forwarded, succeeds late; applied even when the client
+//             gave up meanwhile, as a server that has the whole request
+//             does) or "reset" (not applied); or "late": forwarded and
+//             applied at once, the answer held `stallMs` (lost if the
+//             client is gone by then); for an object GET also "body":
+//             headers and half the body, a pause of `stallMs`, then the
+//             rest (slow, but complete)
+//   truncate  "response": forwarded and applied, then the answer is cut
+//             at a random byte -- inside the body when there is one (the
+//             Content-Length announced, the socket closed short of it),
+//             else inside the status line and headers; "head": the same,
+//             always inside the status line and headers; or, for a PUT/POST
+//             with a body, "request": a random share of the body read,
+//             then 400 RequestTimeout (what S3 answers a client whose
+//             body stopped arriving), Connection: close, not applied
+// With a `seed` the decision for a request is a function of the seed, the
+// request line and how many times that request line was seen, so a run
+// that sends the same requests gets the same faults; without one it is
+// random. Faults are logged to --fault-log; the --log line of a faulted
+// request keeps its seven fields (STATUS 0 when nothing was answered,
+// CODE the S3 code sent or Chaos-KIND).
 //
 // Usage: node s3proxy.js --port P --upstream-port U --access-key K
 //                        --secret S [hooks...]
@@ -49,6 +90,7 @@ const opts = {
   log: null,
   dump: null,
   ctl: null,
+  faultLog: null,
   clockOffset: 0,
   verbose: false,
 };
@@ -63,6 +105,7 @@ for (let i = 2; i < process.argv.length; i += 2) {
     case '--log': opts.log = v; break;
     case '--dump': opts.dump = v; break;
     case '--ctl': opts.ctl = v; break;
+    case '--fault-log': opts.faultLog = v; break;
     case '--clock-offset': opts.clockOffset = Number(v); break;
     case '--verbose': opts.verbose = v === '1'; break;
     default:
@@ -74,6 +117,7 @@ if (!opts.port || !opts.upstreamPort || !opts.secret) {
   console.error('s3proxy: --port, --upstream-port and --secret are required');
   process.exit(2);
 }
+if (!opts.faultLog && opts.ctl) opts.faultLog = path.join(opts.ctl, 'chaos.log');
 
 const MAX_BODY = 256 * 1024 * 1024;
 let dumpSeq = 0;
@@ -327,6 +371,136 @@ function rewriteListing(xml, prefix, objs) {
   return xml;
 }
 
+// ---- chaos ----
+
+const CHAOS_KINDS = ['500', '503', 'reset', 'stall', 'truncate'];
+let chaosCache = { text: null, cfg: null };
+const chaosSeen = new Map(); // request line -> times seen (for the seed)
+
+function chaosConfig() {
+  const s = readCtl('chaos.json');
+  if (s === null) return null;
+  if (s !== chaosCache.text) {
+    let c = null;
+    try {
+      c = JSON.parse(s);
+    } catch (e) {
+      c = null; // being rewritten: no faults until it parses
+    }
+    chaosCache = { text: s, cfg: c };
+  }
+  return chaosCache.cfg;
+}
+
+// The fault for a request that just arrived, or null.
+function chaosPick(req) {
+  const c = chaosConfig();
+  if (!c || !(Number(c.rate) > 0)) return null;
+  if (Array.isArray(c.methods) && !c.methods.includes(req.method)) return null;
+  const id = `${req.method} ${req.url}`;
+  const n = (chaosSeen.get(id) || 0) + 1;
+  chaosSeen.set(id, n);
+  const h = c.seed === undefined ? crypto.randomBytes(16)
+    : crypto.createHash('sha256').update(`${c.seed}\n${id}\n${n}`).digest();
+  const u = i => h.readUInt32BE(4 * i) / 4294967296;
+  if (u(0) >= Number(c.rate)) return null;
+  const kinds = (Array.isArray(c.kinds) && c.kinds.length ? c.kinds : CHAOS_KINDS)
+    .map(String).filter(k => CHAOS_KINDS.includes(k));
+  if (!kinds.length) return null;
+  const kind = kinds[Math.floor(u(1) * kinds.length)];
+  const len = Number(req.headers['content-length'] || 0);
+  const objGet = req.method === 'GET' && splitPath(req.url)[1] !== '';
+  const variants = {
+    '500': ['before', 'after'],
+    '503': ['before'],
+    reset: ['early', 'late'],
+    stall: objGet ? ['answer', 'reset', 'late', 'body'] : ['answer', 'reset', 'late'],
+    truncate: len > 0 && (req.method === 'PUT' || req.method === 'POST')
+      ? ['response', 'head', 'request'] : ['response', 'head'],
+  }[kind].filter(v => !Array.isArray(c.variants) || c.variants.includes(v));
+  if (!variants.length) return null;
+  return {
+    kind,
+    variant: variants[Math.floor(u(2) * variants.length)],
+    u: u(3), // where to cut
+    len,
+    stallMs: Number(c.stallMs) > 0 ? Number(c.stallMs) : 3000,
+    retryAfter: c.retryAfter,
+  };
+}
+
+function logFault(req, key, f) {
+  if (!opts.faultLog) return;
+  const q = req.url.indexOf('?');
+  const query = q < 0 ? '' : req.url.slice(q);
+  fs.appendFileSync(opts.faultLog,
+    `${f.kind} ${f.variant} ${req.method} ${Date.now()} ${req.socket.remotePort} ${key}${query}\n`);
+}
+
+// A TCP RST, as a crashed server or a middlebox sends.
+function resetSocket(sock) {
+  if (typeof sock.resetAndDestroy === 'function') sock.resetAndDestroy();
+  else sock.destroy();
+}
+
+// Deliver a buffered upstream answer with the fault f applied.
+function deliverFault(req, res, key, status, rh, out, f) {
+  const hasBody = req.method !== 'HEAD' && out.length > 0;
+  switch (f.kind) {
+    case '500': {
+      // Applied upstream; the client is told it failed.
+      const err = new S3Err(500, 'InternalError',
+        'We encountered an internal error. Please try again.');
+      logLine(req, key, 500, 0, err.code);
+      sendError(res, err, req.url);
+      return;
+    }
+    case 'reset':
+      logLine(req, key, 0, 0, 'Chaos-reset');
+      resetSocket(req.socket);
+      return;
+    case 'stall': {
+      if (f.variant === 'late') {
+        // Applied; the answer comes late, if anyone is still there.
+        setTimeout(() => {
+          if (req.socket.destroyed) return;
+          res.writeHead(status, rh);
+          res.end(req.method === 'HEAD' ? undefined : out);
+          logLine(req, key, status, out.length, 'Chaos-stall');
+        }, f.stallMs);
+        return;
+      }
+      // Headers and half the body now, the rest after a pause.
+      const half = hasBody ? Math.floor(out.length / 2) : 0;
+      res.writeHead(status, rh);
+      if (half) res.write(out.subarray(0, half));
+      setTimeout(() => {
+        if (req.socket.destroyed) return;
+        res.end(out.subarray(half));
+        logLine(req, key, status, out.length, 'Chaos-stall');
+      }, f.stallMs);
+      return;
+    }
+    case 'truncate':
+    default: {
+      if (f.variant !== 'head' && hasBody && out.length >= 2) {
+        // Content-Length announced, fewer bytes sent, connection closed.
+        const cut = 1 + Math.floor(f.u * (out.length - 1));
+        res.writeHead(status, rh);
+        res.write(out.subarray(0, cut), () => req.socket.destroy());
+        logLine(req, key, status, cut, 'Chaos-truncate');
+        return;
+      }
+      // "head", or no body to cut: cut the status line and headers.
+      const head = Buffer.from(`HTTP/1.1 ${status} ${http.STATUS_CODES[status] || ''}\r\n` +
+        Object.entries(rh).map(([k, v]) => `${k}: ${v}\r\n`).join('') + '\r\n');
+      const cut = 1 + Math.floor(f.u * (head.length - 1));
+      req.socket.write(head.subarray(0, cut), () => req.socket.destroy());
+      logLine(req, key, 0, 0, 'Chaos-truncate');
+    }
+  }
+}
+
 function forward(req, res, body, key, opts2) {
   const headers = Object.assign({}, req.headers);
   // The proxy is the authority: s3rver would check the request time
@@ -344,17 +518,33 @@ function forward(req, res, body, key, opts2) {
     headers,
   }, ures => {
     const rh = Object.assign({}, ures.headers);
+    // Hop-by-hop headers belong to the proxy -> s3rver connection: Node
+    // 18's http.request asks for Connection: close there, and passing it
+    // on would close every client connection after one request.
+    delete rh.connection;
+    delete rh['keep-alive'];
     rh.date = new Date(now()).toUTCString();
-    if (opts2 && opts2.listing) {
+    const fault = opts2 && opts2.fault;
+    if ((opts2 && opts2.listing) || fault) {
       const chunks = [];
       ures.on('data', c => chunks.push(c));
       ures.on('end', () => {
-        let xml = Buffer.concat(chunks).toString('utf8');
-        if (ures.statusCode === 200)
-          xml = rewriteListing(xml, opts2.prefix, opts2.objs);
-        const out = Buffer.from(xml);
-        rh['content-length'] = String(out.length);
-        delete rh['transfer-encoding'];
+        let out = Buffer.concat(chunks);
+        if (opts2.listing) {
+          let xml = out.toString('utf8');
+          if (ures.statusCode === 200)
+            xml = rewriteListing(xml, opts2.prefix, opts2.objs);
+          out = Buffer.from(xml);
+        }
+        if (req.method !== 'HEAD' && ures.statusCode !== 204 &&
+            ures.statusCode !== 304) {
+          rh['content-length'] = String(out.length);
+          delete rh['transfer-encoding'];
+        }
+        if (fault) {
+          deliverFault(req, res, key, ures.statusCode, rh, out, fault);
+          return;
+        }
         res.writeHead(ures.statusCode, rh);
         res.end(out);
         logLine(req, key, ures.statusCode, out.length);
@@ -374,7 +564,7 @@ function forward(req, res, body, key, opts2) {
   up.end(body);
 }
 
-function handle(req, res, body) {
+function handle(req, res, body, fault) {
   const [bucket, key] = splitPath(req.url);
   const q = req.url.indexOf('?');
   const params = new URLSearchParams(q < 0 ? '' : req.url.slice(q + 1));
@@ -404,6 +594,33 @@ function handle(req, res, body) {
       return;
     }
   }
+  if (fault) {
+    const k = fault.kind, v = fault.variant;
+    if (k === '503' || (k === '500' && v === 'before')) {
+      const err = k === '503'
+        ? new S3Err(503, 'SlowDown', 'Please reduce your request rate.')
+        : new S3Err(500, 'InternalError', 'We encountered an internal error. Please try again.');
+      if (k === '503' && fault.retryAfter !== undefined) err.retryAfter = fault.retryAfter;
+      logFault(req, key, fault);
+      logLine(req, key, err.status, 0, err.code);
+      sendError(res, err, req.url);
+      return;
+    }
+    if (k === 'stall' && (v === 'answer' || v === 'reset')) {
+      logFault(req, key, fault);
+      setTimeout(() => {
+        if (v !== 'reset') {
+          forward(req, res, body, key); // answers a gone client harmlessly
+        } else if (!req.socket.destroyed) {
+          logLine(req, key, 0, 0, 'Chaos-stall');
+          resetSocket(req.socket);
+        }
+      }, fault.stallMs);
+      return;
+    }
+    // The rest act on the upstream's answer (the request is applied).
+    logFault(req, key, fault);
+  }
   if (opts.dump && req.method === 'PUT' && key && !params.has('partNumber')) {
     const n = String(++dumpSeq).padStart(6, '0');
     fs.writeFileSync(path.join(opts.dump, n + '.key'), key);
@@ -412,7 +629,7 @@ function handle(req, res, body) {
   const objs = injected();
   if (objs.length && req.method === 'GET') {
     if (!key && params.get('list-type') === '2') {
-      forward(req, res, body, key, { listing: true, prefix: params.get('prefix') || '', objs });
+      forward(req, res, body, key, { listing: true, prefix: params.get('prefix') || '', objs, fault });
       return;
     }
     const o = objs.find(x => x.key === key);
@@ -432,10 +649,28 @@ function handle(req, res, body) {
   const writing = req.method === 'PUT' || req.method === 'POST';
   const delay = Number(readCtl(writing ? 'delay-put' : 'delay-get') || 0);
   if (delay > 0 && (writing || (req.method === 'GET' && key))) {
-    setTimeout(() => forward(req, res, body, key), delay);
+    setTimeout(() => forward(req, res, body, key, { fault }), delay);
     return;
   }
-  forward(req, res, body, key);
+  forward(req, res, body, key, { fault });
+}
+
+// Faults that strike while the request (body) is still arriving.
+function earlyFault(req, res, fault) {
+  const key = splitPath(req.url)[1];
+  logFault(req, key, fault);
+  if (fault.kind === 'reset') {
+    logLine(req, key, 0, 0, 'Chaos-reset');
+    resetSocket(req.socket);
+    return;
+  }
+  // The body stopped arriving: S3 gives up on it with RequestTimeout.
+  const err = new S3Err(400, 'RequestTimeout',
+    'Your socket connection to the server was not read from or written to within the timeout period.');
+  logLine(req, key, 400, 0, err.code);
+  res.setHeader('Connection', 'close');
+  res.on('finish', () => req.socket.destroy());
+  sendError(res, err, req.url);
 }
 
 const server = http.createServer((req, res) => {
@@ -443,19 +678,36 @@ const server = http.createServer((req, res) => {
     req.socket.destroy();
     return;
   }
+  const fault = chaosPick(req);
+  let cutAt = -1; // body bytes after which an early fault strikes
+  if (fault && ((fault.kind === 'reset' && fault.variant === 'early') ||
+                (fault.kind === 'truncate' && fault.variant === 'request')))
+    cutAt = Math.floor(fault.u * fault.len);
+  if (cutAt === 0) {
+    earlyFault(req, res, fault);
+    return;
+  }
   const chunks = [];
   let size = 0;
+  let stopped = false;
   req.on('data', c => {
+    if (stopped) return;
     size += c.length;
     if (size > MAX_BODY) {
+      stopped = true;
       req.socket.destroy();
       return;
     }
     chunks.push(c);
+    if (cutAt > 0 && size >= cutAt) {
+      stopped = true;
+      earlyFault(req, res, fault);
+    }
   });
   req.on('end', () => {
+    if (stopped) return;
     try {
-      handle(req, res, Buffer.concat(chunks));
+      handle(req, res, Buffer.concat(chunks), fault);
     } catch (e) {
       console.error('s3proxy:', e);
       res.writeHead(500);
