@@ -25,6 +25,27 @@ bool sqlsnap_is_sqlite(int fd)
 	       memcmp(buf, sqlite_magic, sizeof(buf)) == 0;
 }
 
+bool sqlsnap_is_side_file(int fd)
+{
+	/* WAL header magic (either byte order of checksums), big-endian. */
+	static const unsigned char wal1[4] = {0x37, 0x7f, 0x06, 0x82};
+	static const unsigned char wal2[4] = {0x37, 0x7f, 0x06, 0x83};
+	/* The rollback journal's header magic. */
+	static const unsigned char jnl[8] = {0xd9, 0xd5, 0x05, 0xf9,
+					     0x20, 0xa1, 0x63, 0xd7};
+	static const unsigned char zero[8];
+	unsigned char buf[8];
+	ssize_t n = pread(fd, buf, sizeof(buf), 0);
+
+	if (n == 0)
+		return true; /* just created */
+	if (n >= 4 && (memcmp(buf, wal1, 4) == 0 || memcmp(buf, wal2, 4) == 0))
+		return true;
+	/* A journal in PERSIST mode has its header zeroed when done. */
+	return n == 8 &&
+	       (memcmp(buf, jnl, 8) == 0 || memcmp(buf, zero, 8) == 0);
+}
+
 /* The real path of an open directory (no symlinks in it). */
 static int dir_path(int dirfd, char *buf, size_t cap)
 {

@@ -18,6 +18,13 @@
 bool sqlsnap_is_sqlite(int fd);
 
 /*
+ * True when fd looks like a SQLite -wal or -journal file: empty, or
+ * starting with the WAL or rollback-journal magic (or a zeroed journal
+ * header). Used where the database beside it has no header yet.
+ */
+bool sqlsnap_is_side_file(int fd);
+
+/*
  * Snapshot the database leaf in directory dirfd into a new file in
  * tmpdirfd (its name goes to name, cap >= 40). Returns a read-only fd of
  * the snapshot, -EBUSY when the database is locked by a writer right now

@@ -385,9 +385,29 @@ static void retry_later(struct uploader *u, struct item *it,
 /* ---- SQLite side files ---- */
 
 /*
- * "X-wal" or "X-journal" next to a SQLite database X: never uploaded on
- * its own (the snapshot of X contains it); a change to it is a change to
- * X. Returns X (allocated) when rel is such a file, else NULL.
+ * Does rel, a -wal or -journal file, look like one of SQLite's own? For
+ * the moment a new database X exists but has no header yet: SQLite
+ * writes X's first page through the journal (or the WAL), so X is still
+ * empty or short while X-journal already holds data.
+ */
+static bool side_file_looks_sqlite(struct sync_root *r, const char *rel)
+{
+	struct stat st;
+	int fd = pathsafe_open_read(r->fd, rel, &st);
+	bool is = fd >= 0 && sqlsnap_is_side_file(fd);
+
+	if (fd >= 0)
+		(void)close(fd);
+	return is;
+}
+
+/*
+ * "X-wal", "X-journal" or "X-shm" next to a SQLite database X: never
+ * uploaded on its own (the snapshot of X contains it); a change to it is
+ * a change to X. X is a database when it has SQLite's header, or when it
+ * is shorter than a header (being created) and the side file itself
+ * looks like SQLite's (for -shm, which has no magic, the -wal beside it).
+ * Returns X (allocated) when rel is such a file, else NULL.
  */
 static char *sqlite_base(struct sync_root *r, const char *rel)
 {
@@ -397,7 +417,7 @@ static char *sqlite_base(struct sync_root *r, const char *rel)
 	for (size_t i = 0; i < ARRAY_SIZE(sfx); i++) {
 		size_t k = strlen(sfx[i]);
 		struct stat st;
-		char *base;
+		char *base, *wal = NULL;
 		int fd;
 		bool is;
 
@@ -410,6 +430,13 @@ static char *sqlite_base(struct sync_root *r, const char *rel)
 		is = fd >= 0 && sqlsnap_is_sqlite(fd);
 		if (fd >= 0)
 			(void)close(fd);
+		if (!is && fd >= 0 && st.st_size < 100) {
+			if (strcmp(sfx[i], "-shm") != 0)
+				is = side_file_looks_sqlite(r, rel);
+			else if (asprintf(&wal, "%s-wal", base) >= 0)
+				is = side_file_looks_sqlite(r, wal);
+			free(wal);
+		}
 		if (is)
 			return base;
 		free(base);

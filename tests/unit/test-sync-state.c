@@ -124,8 +124,30 @@ int main(void)
 		ok(fd >= 0 && write(fd, "SQLite format 2", 15) == 15 &&
 		       !sqlsnap_is_sqlite(fd),
 		   "not fooled by a near miss");
+		ok(fd < 0 || !sqlsnap_is_side_file(fd),
+		   "an ordinary file is no side file");
 		if (fd >= 0)
 			close(fd);
+		{
+			static const unsigned char jnl[12] = {
+			    0xd9, 0xd5, 0x05, 0xf9, 0x20, 0xa1, 0x63, 0xd7};
+			fd = openat(dfd, "j-journal",
+				    O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+			ok(fd >= 0 && sqlsnap_is_side_file(fd),
+			   "an empty (just created) one counts as one");
+			ok(fd >= 0 && write(fd, jnl, sizeof(jnl)) == 12 &&
+			       sqlsnap_is_side_file(fd),
+			   "a rollback journal's header is recognised");
+			if (fd >= 0)
+				close(fd);
+			fd = openat(dfd, "w-wal", O_RDWR | O_CREAT | O_CLOEXEC,
+				    0600);
+			ok(fd >= 0 && write(fd, "\x37\x7f\x06\x82", 4) == 4 &&
+			       sqlsnap_is_side_file(fd),
+			   "a WAL header is recognised");
+			if (fd >= 0)
+				close(fd);
+		}
 		snap = sqlsnap_take(dfd, "sync.db", dfd, name, sizeof(name));
 		ok(snap >= 0, "snapshot taken");
 		if (snap >= 0) {
