@@ -189,8 +189,12 @@ lint:
 		{ echo "lint: exit()/die() outside setup code"; exit 1; }
 	@echo "  LINT    ok"
 
-# The real gateway under tenant-init on this machine (no root needed).
-demo: all
+# The real gateway under tenant-init on this machine (no root needed once
+# the Debian packages are there; as root on a fresh machine deps.sh
+# installs them first, otherwise it names the one command to run).
+demo:
+	$(Q)tests/deps.sh ensure
+	$(Q)$(MAKE) --no-print-directory all
 	$(Q)demo/run.sh
 
 # Benchmarks (not tests): figures go to bench/RESULTS.md.
