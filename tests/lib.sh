@@ -155,6 +155,17 @@ wait_pid_exit() {
 	wait_until "$2" _pid_gone "$1"
 }
 
+# With $base the health server's URL (http://127.0.0.1:PORT):
+# readyz_has TEXT       /readyz's body contains TEXT
+# metric NAME           NAME's value in /metrics (empty when absent)
+readyz_has() {
+	curl -s -m 2 "$base/readyz" | grep -q "$1"
+}
+
+metric() {
+	curl -s -m 2 "$base/metrics" | awk -v m="$1" '$1 == m {print $2}'
+}
+
 # reap_bounded PID [SECONDS]: the exit status of a background job of this
 # shell, waiting at most SECONDS (60) before killing it (status then 137):
 # a bare `wait` on a job that never ends would hang the whole run.

@@ -6,6 +6,8 @@
 # and payload checksum (s3rver alone does not; ../shared/FIELD-NOTES.md).
 # Source after tests/lib.sh.
 #
+#   s3_require [PROXY-ARGS...] skip unless s3rver, PID namespaces and curl
+#                               are there, then s3_start
 #   s3_start [PROXY-ARGS...]   start both; sets S3_* below
 #   s3_proxy_stop / s3_proxy_start [PROXY-ARGS...]   storage down / up
 #   s3_env PREFIX               env assignments for tenant-init (s3://)
@@ -30,6 +32,16 @@ S3PROXY_JS=$TI_TOP/tests/helpers/s3proxy.js
 S3_BUCKET=tenant-bucket
 S3_KEY=S3RVER
 S3_SECRET=ti-test-secret-$RANDOM$RANDOM
+
+# s3_require [PROXY-ARGS...]: the common preamble of a sync test. Skips
+# (fails under make test) unless s3rver, PID namespaces and curl are
+# there, then starts the storage.
+s3_require() {
+	s3_have || skip_all "s3rver not installed (tests/deps.sh)"
+	have_unshare_pid || skip_all "cannot create a PID namespace"
+	command -v curl >/dev/null || skip_all "curl not installed"
+	s3_start "$@" || skip_all "s3rver did not start"
+}
 
 s3_have() {
 	command -v node >/dev/null && [ -f "$S3RVER_JS" ]

@@ -14,10 +14,7 @@
 source "$(dirname "$0")/../lib.sh"
 source "$TI_TOP/tests/helpers/s3env.sh"
 
-s3_have || skip_all "s3rver not installed (tests/deps.sh)"
-have_unshare_pid || skip_all "cannot create a PID namespace"
-command -v curl >/dev/null || skip_all "curl not installed"
-s3_start || skip_all "s3rver did not start"
+s3_require
 
 N=1000
 KEEP=20
@@ -43,9 +40,6 @@ make_files
 for i in $(seq 1 $KEEP); do echo "keep $i" >"$DATA/keep/k$i"; done
 
 readyz() { curl -s -m 2 "$base/readyz"; }
-metric() {
-	curl -s -m 2 "$base/metrics" | awk -v m="$1" '$1 == m {print $2}'
-}
 deletes_sent() { echo $(($(s3_count POST '\?delete') + $(s3_count DELETE))); }
 keys_are() { [ "$(s3_keys "$1" | wc -l)" -eq "$2" ]; }
 

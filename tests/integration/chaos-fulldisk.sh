@@ -70,7 +70,6 @@ bg_track "$upid"
 restored() {
 	(cd "$DATA" && find . -path ./.tenant-init -prune -o -type f -printf '%P\n')
 }
-readyz_has() { curl -s -m 2 "$base/readyz" | grep -q "$1"; }
 all_complete() { # every file in place is its object, byte for byte
 	local f
 	while IFS= read -r f; do

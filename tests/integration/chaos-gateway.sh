@@ -32,14 +32,6 @@ export TENANT_RESTART=on-failure TENANT_MAX_RESTARTS=30 \
 	TENANT_RESTART_BACKOFF_MAX=2s TENANT_STOP_TIMEOUT=2s
 export TENANT_GATEWAY_CMD="$TI_HELPERS/fakegw --port \$TENANT_GATEWAY_PORT --count $count"
 
-readyz_has() {
-	curl -s -m 2 "$base/readyz" | grep -q "$1"
-}
-
-metric() {
-	curl -s -m 2 "$base/metrics" | awk -v m="$1" '$1 == m {print $2}'
-}
-
 lines() {
 	[ -f "$1" ] && [ "$(wc -l <"$1")" -ge "$2" ]
 }

@@ -20,10 +20,7 @@
 source "$(dirname "$0")/../lib.sh"
 source "$TI_TOP/tests/helpers/s3env.sh"
 
-s3_have || skip_all "s3rver not installed (tests/deps.sh)"
-have_unshare_pid || skip_all "cannot create a PID namespace"
-command -v curl >/dev/null || skip_all "curl not installed"
-s3_start || skip_all "s3rver did not start"
+s3_require
 
 N=1000
 SEED=$TI_TMP/seed
@@ -61,7 +58,6 @@ restored() { # files in place (the sync state and staging excluded)
 	(cd "$DATA" && find . -path ./.tenant-init -prune -o -type f -printf '%P\n')
 }
 nrestored() { restored | wc -l; }
-readyz_has() { curl -s -m 2 "$base/readyz" | grep -q "$1"; }
 
 echo 150 >"$S3_CTL/delay-get"
 LOG=$TI_TMP/boot1.log

@@ -19,14 +19,6 @@ export TENANT_GATEWAY_PORT=$gw TENANT_HEALTH_LISTEN=127.0.0.1:$hp
 export OPENCLAW_STATE_DIR=$TI_TMP/data
 mkdir -p "$OPENCLAW_STATE_DIR"
 
-readyz_has() {
-	curl -s -m 2 "$base/readyz" | grep -q "$1"
-}
-
-metric() {
-	curl -s -m 2 "$base/metrics" | awk -v m="$1" '$1 == m {print $2}'
-}
-
 lines() {
 	[ -f "$1" ] && [ "$(wc -l <"$1")" -ge "$2" ]
 }

@@ -22,10 +22,6 @@ is_ready() {
 	curl -s -m 2 "$base/readyz" | grep -q '"ready":true'
 }
 
-metric() {
-	curl -s -m 2 "$base/metrics" | awk -v m="$1" '$1 == m {print $2}'
-}
-
 # in_range X LO HI
 in_range() {
 	awk -v x="$1" -v lo="$2" -v hi="$3" 'BEGIN {exit !(x >= lo && x <= hi)}'

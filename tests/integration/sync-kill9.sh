@@ -8,9 +8,7 @@
 source "$(dirname "$0")/../lib.sh"
 source "$TI_TOP/tests/helpers/s3env.sh"
 
-s3_have || skip_all "s3rver not installed (tests/deps.sh)"
-have_unshare_pid || skip_all "cannot create a PID namespace"
-s3_start || skip_all "s3rver did not start"
+s3_require
 
 DATA=$TI_TMP/data
 LOG=$TI_TMP/ti.log

@@ -12,8 +12,7 @@
 source "$(dirname "$0")/../lib.sh"
 source "$TI_TOP/tests/helpers/s3env.sh"
 
-s3_have || skip_all "s3rver not installed (tests/deps.sh)"
-s3_start || skip_all "s3rver did not start"
+s3_require
 
 ti() { # ti DIR PREFIX [ENV...] -- ARGS...
 	local dir=$1 prefix=$2

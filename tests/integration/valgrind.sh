@@ -49,8 +49,7 @@ command -v valgrind >/dev/null || skip_all "valgrind not installed"
 command -v cc >/dev/null || skip_all "no C compiler for the exec shim"
 command -v curl >/dev/null || skip_all "curl not installed"
 have_unshare_pid || skip_all "cannot create a PID namespace"
-s3_have || skip_all "s3rver not installed (tests/deps.sh)"
-s3_start || skip_all "s3rver did not start"
+s3_require
 
 VGD=$TI_TMP/vg
 mkdir -p "$VGD"
