@@ -377,7 +377,10 @@ void engine_uploader_idle(struct engine *e)
 	 * gone): the uploader judges the guard again only when a deletion
 	 * falls due, so the rest would stay held, and reported, for good.
 	 * Hurrying an idle uploader (nothing queued but the held) makes it
-	 * judge again; only when that set shrank, or this would loop.
+	 * judge again; only when that set shrank, or this would loop. Not
+	 * on each return: while files come back one by one, the share still
+	 * missing soon looks plausible, and the rest, on their way back,
+	 * would be deleted (tried; chaos-deletes.sh catches it).
 	 */
 	if (e->stats.deletes_held && e->up &&
 	    uploader_depth(e->up) != e->held_depth) {
