@@ -140,6 +140,24 @@ static void set_err(struct backend_op *op, int err, const char *what)
 	backend_status_local(&op->st, err, err != -ENOENT, detail);
 }
 
+/*
+ * Why key must not be used as a path below the backend's root, or NULL.
+ * Keys are made from paths that passed the same check, so a key that
+ * fails it came from somewhere else (a tampered sync state, say): it is
+ * refused, never resolved -- ".." would lead out of the root.
+ */
+static const char *key_refusal(const char *key)
+{
+	const char *why = pathsafe_check(key, strlen(key));
+	char shown[256];
+
+	if (why) {
+		pathsafe_escape(key, strlen(key), shown, sizeof(shown));
+		log_warn("file backend: refusing key '%s': %s", shown, why);
+	}
+	return why;
+}
+
 /* The etag: the MD5 from the xattr, or a change token from the stat. */
 static void describe(int fd, const struct stat *st, struct backend_obj *obj)
 {
@@ -359,6 +377,11 @@ static int fs_get(struct backend *b, const char *key, int fd,
 	if (!op)
 		return -ENOMEM;
 	op->done = done;
+	if (key_refusal(key)) {
+		backend_status_local(&op->st, -EINVAL, false,
+				     "the key is not a safe path");
+		goto out;
+	}
 	src = pathsafe_open_read(f->rootfd, key, &st);
 	if (src < 0) {
 		set_err(op, src == -EINVAL ? -ENOENT : src, key);
@@ -455,7 +478,7 @@ static int fs_put(struct backend *b, const char *key, int fd, uint64_t size,
 	if (!op)
 		return -ENOMEM;
 	op->done = done;
-	r = put_file(f, op, fd, size, mtime_ns);
+	r = key_refusal(key) ? -EINVAL : put_file(f, op, fd, size, mtime_ns);
 	if (r < 0) {
 		set_err(op, r, key);
 	} else {
@@ -514,9 +537,14 @@ static int fs_del(struct backend *b, char *const *keys, size_t n,
 	}
 	for (size_t i = 0; i < n; i++) {
 		const char *leaf;
-		int dfd = pathsafe_open_parent(f->rootfd, keys[i], false,
-					       (uid_t)-1, (gid_t)-1, &leaf);
-		int r = dfd < 0 ? dfd : 0;
+		int dfd, r;
+
+		/* No object of ours has such a name: nothing to delete. */
+		if (key_refusal(keys[i]))
+			continue;
+		dfd = pathsafe_open_parent(f->rootfd, keys[i], false, (uid_t)-1,
+					   (gid_t)-1, &leaf);
+		r = dfd < 0 ? dfd : 0;
 
 		if (dfd >= 0) {
 			if (unlinkat(dfd, leaf, 0) < 0)

@@ -90,7 +90,13 @@ int pathsafe_open_dir(int rootfd, const char *reldir, bool create, uid_t uid,
 		size_t n = slash ? (size_t)(slash - p) : strlen(p);
 		int next;
 
-		if (n == 0 || n > NAME_MAX) {
+		/*
+		 * "." and ".." are not names of the tree: ".." would climb
+		 * out of the root through a perfectly ordinary directory,
+		 * which O_NOFOLLOW does not stop.
+		 */
+		if (n == 0 || n > NAME_MAX || (n == 1 && p[0] == '.') ||
+		    (n == 2 && p[0] == '.' && p[1] == '.')) {
 			(void)close(fd);
 			return -EINVAL;
 		}

@@ -38,7 +38,8 @@ int pathsafe_reopen_dir(int dirfd);
  * segment at a time with O_NOFOLLOW. With create, missing directories are
  * made (mode 0700) and, when uid/gid are not -1, given to that owner.
  * Returns an O_DIRECTORY descriptor, or -ELOOP/-ENOTDIR when a segment is
- * a symlink or not a directory, or another -errno.
+ * a symlink or not a directory, -EINVAL for an empty, "." or ".." segment,
+ * or another -errno.
  */
 int pathsafe_open_dir(int rootfd, const char *reldir, bool create, uid_t uid,
 		      gid_t gid);

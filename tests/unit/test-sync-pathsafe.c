@@ -55,7 +55,7 @@ int main(void)
 	}
 
 	if (!root) {
-		skip(9, "no temporary directory");
+		skip(13, "no temporary directory");
 		return tap_done();
 	}
 	rootfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -90,6 +90,18 @@ int main(void)
 	   "a symlinked file is not read");
 	fd = pathsafe_lstat(rootfd, "link/x", &st);
 	ok(fd == -ELOOP || fd == -ENOTDIR, "lstat through a symlink refused");
+	/* ".." is an ordinary directory to O_NOFOLLOW: refused by name. */
+	is_int(pathsafe_open_dir(rootfd, "a/..", false, (uid_t)-1, (gid_t)-1),
+	       -EINVAL, "open_dir: a '..' segment is refused");
+	is_int(pathsafe_open_dir(rootfd, "a/./b", false, (uid_t)-1, (gid_t)-1),
+	       -EINVAL, "open_dir: a '.' segment is refused");
+	fd = pathsafe_open_parent(rootfd, "a/../../escape", true, (uid_t)-1,
+				  (gid_t)-1, &leaf);
+	is_int(fd, -EINVAL, "open_parent: '..' on the way is refused");
+	if (fd >= 0)
+		close(fd);
+	is_int(pathsafe_lstat(rootfd, "a/../..", &st), -EINVAL,
+	       "lstat: '..' is refused");
 	{
 		/* Two walks of the root must both see everything. */
 		int counts[2];

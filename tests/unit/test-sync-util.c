@@ -24,6 +24,7 @@
 #include "sync/backoff.h"
 #include "sync/curlloop.h"
 #include "sync/engine.h"
+#include "sync/fsbackend.h"
 #include "sync/hash.h"
 #include "sync/mtime.h"
 #include "sync/strmap.h"
@@ -374,6 +375,115 @@ static void test_lost_answer(void)
 	log_reset();
 }
 
+struct fsop {
+	bool done;
+	int err;
+	size_t nfailed;
+};
+
+static void fsop_done_cb(void *ctx, const struct backend_status *st,
+			 const struct backend_obj *obj)
+{
+	struct fsop *o = ctx;
+
+	(void)obj;
+	o->done = true;
+	o->err = st->err;
+}
+
+static void fsop_del_cb(void *ctx, const struct backend_status *st,
+			char *const *failed, size_t nfailed)
+{
+	struct fsop *o = ctx;
+
+	(void)failed;
+	o->done = true;
+	o->err = st->err;
+	o->nfailed = nfailed;
+}
+
+static bool fsop_wait(struct loop *loop, struct fsop *o)
+{
+	for (int i = 0; i < 100 && !o->done; i++)
+		if (loop_run_once(loop, 50) < 0)
+			return false;
+	return o->done;
+}
+
+/*
+ * The file backend never resolves "." or "..": a key with them (from a
+ * tampered sync state) is refused for every operation, and nothing
+ * outside the backend's root is read, written or deleted.
+ */
+static void test_fs_dotdot(void)
+{
+	char tmpl[] = "/tmp/ti-fsdot.XXXXXX";
+	char *top = mkdtemp(tmpl);
+	char backup[256], victim[PATH_MAX], escape[PATH_MAX], err[256] = "";
+	char *keys[] = {"openclaw/../../victim/file", "../victim/file"};
+	struct backend *b;
+	struct loop *loop;
+	struct fsop o;
+	int fd;
+
+	if (!top) {
+		skip(7, "no temporary directory");
+		return;
+	}
+	log_set_level(LOG_LEVEL_ERROR);
+	(void)snprintf(backup, sizeof(backup), "%s/backup", top);
+	(void)snprintf(victim, sizeof(victim), "%s/victim", top);
+	(void)snprintf(escape, sizeof(escape), "%s/escape", top);
+	(void)mkdir(victim, 0700);
+	(void)strncat(victim, "/file", sizeof(victim) - strlen(victim) - 1);
+	fd = open(victim, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	ok(fd >= 0 && write(fd, "victim", 6) == 6, "a file outside the root");
+	if (fd >= 0)
+		close(fd);
+	loop = loop_new();
+	b = loop ? fs_backend_new(loop, backup, err, sizeof(err)) : NULL;
+	ok(b != NULL, "file backend (%s)", err);
+	if (!b) {
+		loop_free(loop);
+		return;
+	}
+	memset(&o, 0, sizeof(o));
+	ok(backend_del(b, keys, 2, fsop_del_cb, &o, NULL) == 0 &&
+	       fsop_wait(loop, &o) && o.err == 0 && o.nfailed == 0,
+	   "delete of '..' keys: refused, reported as nothing to delete");
+	ok(access(victim, F_OK) == 0, "the file outside survived");
+	memset(&o, 0, sizeof(o));
+	fd = open(victim, O_RDONLY | O_CLOEXEC);
+	ok(backend_put(b, "../escape", fd, 6, 0, fsop_done_cb, &o, NULL) == 0 &&
+	       fsop_wait(loop, &o) && o.err == -EINVAL &&
+	       access(escape, F_OK) < 0,
+	   "put of a '..' key refused, nothing written outside");
+	if (fd >= 0)
+		close(fd);
+	memset(&o, 0, sizeof(o));
+	fd = open(escape, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	ok(backend_get(b, "openclaw/../../victim/file", fd, fsop_done_cb, &o,
+		       NULL) == 0 &&
+	       fsop_wait(loop, &o) && o.err == -EINVAL,
+	   "get of a '..' key refused");
+	{
+		struct stat st;
+		ok(fd >= 0 && fstat(fd, &st) == 0 && st.st_size == 0,
+		   "nothing read from outside");
+	}
+	if (fd >= 0)
+		close(fd);
+	backend_free(b);
+	loop_free(loop);
+	{
+		char cmd[PATH_MAX + 16];
+		(void)snprintf(cmd, sizeof(cmd), "rm -rf '%s'", top);
+		if (system(cmd) != 0)
+			diag("cleanup failed");
+	}
+	log_reset();
+}
+
 static bool count_cb(void *ctx, const char *key, void *value)
 {
 	(void)key;
@@ -496,6 +606,7 @@ int main(void)
 		strmap_free(m);
 	}
 	test_cut_headers();
+	test_fs_dotdot();
 	test_lost_answer();
 	return tap_done();
 }
