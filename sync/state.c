@@ -11,8 +11,13 @@
 
 #include "init/cleanup.h"
 #include "init/log.h"
+#include "sync/pathsafe.h"
+#include "sync/sqlvfs.h"
 
-#define DB_NAME "sync.db"
+#define DB_NAME STATE_DB_NAME
+
+static const char *const db_files[] = {DB_NAME, DB_NAME "-wal", DB_NAME "-shm",
+				       DB_NAME "-journal"};
 
 struct state {
 	sqlite3 *db;
@@ -20,6 +25,9 @@ struct state {
 	sqlite3_stmt *put;
 	sqlite3_stmt *del;
 	sqlite3_stmt *count;
+	int dirfd;	 /* the state directory (not owned) */
+	char *remote_id; /* for a fresh start after corruption */
+	bool resetting;	 /* a fresh start is under way */
 };
 
 static const char schema[] =
@@ -56,16 +64,24 @@ static int prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st)
 	return 0;
 }
 
-void state_close(struct state *s)
+static void db_close(struct state *s)
 {
-	if (!s)
-		return;
 	sqlite3_finalize(s->get);
 	sqlite3_finalize(s->put);
 	sqlite3_finalize(s->del);
 	sqlite3_finalize(s->count);
+	s->get = s->put = s->del = s->count = NULL;
 	if (s->db)
 		(void)sqlite3_close(s->db);
+	s->db = NULL;
+}
+
+void state_close(struct state *s)
+{
+	if (!s)
+		return;
+	db_close(s);
+	free(s->remote_id);
 	free(s);
 }
 
@@ -106,33 +122,71 @@ static int check_remote(struct state *s, const char *remote_id)
 	return r;
 }
 
-static int try_open(int dirfd, const char *remote_id, struct state **out)
+/*
+ * The database files must be the agent's own: regular files it owns with
+ * one link. The directory is root's and 0700, so only a gateway running
+ * as root itself could have put anything else here (a symlink to a file
+ * elsewhere, a hard link to one); such an entry is removed, not followed
+ * or written through. Returns 0 or -errno.
+ */
+static int check_files(int dirfd)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(db_files); i++) {
+		struct stat st;
+
+		if (fstatat(dirfd, db_files[i], &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			if (errno == ENOENT)
+				continue;
+			return -errno;
+		}
+		if (S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
+		    st.st_nlink == 1)
+			continue;
+		log_warn("sync state: %s is not the agent's own file (%s); "
+			 "removing it",
+			 db_files[i],
+			 !S_ISREG(st.st_mode)	  ? "not a regular file"
+			 : st.st_uid != geteuid() ? "another owner"
+						  : "several links");
+		if (unlinkat(dirfd, db_files[i], 0) < 0)
+			return -errno;
+	}
+	return 0;
+}
+
+static int db_open(struct state *s)
 {
 	char path[64];
-	struct state *s = calloc(1, sizeof(*s));
 	int r;
 
-	if (!s)
-		return -ENOMEM;
+	r = sqlvfs_register();
+	if (r == 0)
+		r = sqlvfs_name(s->dirfd, DB_NAME, path, sizeof(path));
+	if (r == 0)
+		r = check_files(s->dirfd);
+	if (r < 0) {
+		log_warn_errno(r, "sync state: unable to open %s", DB_NAME);
+		return r;
+	}
 	/*
-	 * Through the directory descriptor, which was opened without
-	 * following symlinks: a .tenant-init replaced by a link cannot move
-	 * the database somewhere else.
+	 * Through the directory descriptor and the fd VFS (sync/sqlvfs.h):
+	 * the database, its WAL and its shared memory are the files in the
+	 * directory opened at start, wherever the gateway moves it, and a
+	 * symlink in their place is refused.
 	 */
-	(void)snprintf(path, sizeof(path), "/proc/self/fd/%d/" DB_NAME, dirfd);
 	if (sqlite3_open_v2(path, &s->db,
 			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-				SQLITE_OPEN_NOMUTEX,
-			    NULL) != SQLITE_OK) {
+				SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW,
+			    SQLVFS_NAME) != SQLITE_OK) {
 		log_warn("sync state: unable to open %s: %s", DB_NAME,
 			 s->db ? sqlite3_errmsg(s->db) : "out of memory");
-		state_close(s);
+		db_close(s);
 		return -EIO;
 	}
 	(void)sqlite3_busy_timeout(s->db, 5000);
 	r = exec(s->db, schema);
 	if (r == 0)
-		r = check_remote(s, remote_id);
+		r = check_remote(s, s->remote_id);
 	if (r == 0)
 		r = prepare(s->db,
 			    "SELECT size, mtime_ns, ino, ctime_ns, md5, etag "
@@ -148,6 +202,40 @@ static int try_open(int dirfd, const char *remote_id, struct state **out)
 		r = prepare(s->db, "DELETE FROM files WHERE path = ?", &s->del);
 	if (r == 0)
 		r = prepare(s->db, "SELECT count(*) FROM files", &s->count);
+	if (r < 0)
+		db_close(s);
+	return r;
+}
+
+/*
+ * Start with an empty database. Unreadable state is not a reason to stop
+ * syncing, and starting empty is safe: nothing is deleted for files
+ * without an entry, and at worst unchanged files are uploaded once more.
+ */
+static int db_reset(struct state *s)
+{
+	db_close(s);
+	for (size_t i = 0; i < ARRAY_SIZE(db_files); i++)
+		if (unlinkat(s->dirfd, db_files[i], 0) < 0 && errno != ENOENT)
+			return -errno;
+	return db_open(s);
+}
+
+int state_open(int dirfd, const char *remote_id, struct state **out)
+{
+	struct state *s = calloc(1, sizeof(*s));
+	int r;
+
+	if (!s || !(s->remote_id = strdup(remote_id))) {
+		free(s);
+		return -ENOMEM;
+	}
+	s->dirfd = dirfd;
+	r = db_open(s);
+	if (r < 0 && r != -ENOMEM) {
+		log_warn("sync state: starting with an empty database");
+		r = db_reset(s);
+	}
 	if (r < 0) {
 		state_close(s);
 		return r;
@@ -156,24 +244,60 @@ static int try_open(int dirfd, const char *remote_id, struct state **out)
 	return 0;
 }
 
-int state_open(int dirfd, const char *remote_id, struct state **out)
+/*
+ * A statement failed with rc. When the database itself is damaged (its
+ * files overwritten, say), every later write would fail as well and new
+ * files would silently go untracked: start afresh, once, and say so.
+ * Returns true when a fresh database is in place.
+ */
+static bool recover(struct state *s, int rc)
 {
-	static const char *const names[] = {DB_NAME, DB_NAME "-wal",
-					    DB_NAME "-shm"};
-	int r = try_open(dirfd, remote_id, out);
+	switch (rc & 0xff) {
+	case SQLITE_ERROR: /* e.g. "no such table": the schema is gone */
+	case SQLITE_SCHEMA:
+	case SQLITE_CORRUPT:
+	case SQLITE_NOTADB:
+	case SQLITE_IOERR:
+	case SQLITE_PROTOCOL:
+	case SQLITE_CANTOPEN:
+		break;
+	default:
+		return false;
+	}
+	if (s->resetting)
+		return false;
+	log_err("sync state: the database is damaged (%s); starting with an "
+		"empty one",
+		sqlite3_errstr(rc));
+	s->resetting = true;
+	rc = db_reset(s);
+	s->resetting = false;
+	return rc == 0;
+}
 
-	if (r == 0 || r == -ENOMEM)
-		return r;
+/* The path in column col, or NULL (logged) when it is not a safe one. */
+static const char *checked_path(sqlite3_stmt *st, int col)
+{
+	const char *p = (const char *)sqlite3_column_text(st, col);
+	int n = sqlite3_column_bytes(st, col);
+	const char *why;
+	char shown[256];
+
+	if (!p)
+		return NULL;
+	why = pathsafe_check(p, (size_t)n);
+	if (!why)
+		return p;
 	/*
-	 * Unreadable state is not a reason to stop syncing. Starting empty is
-	 * safe: nothing is deleted for files without an entry, and at worst
-	 * unchanged files are uploaded once more.
+	 * Every path the state holds was once a safe relative path of ours;
+	 * one that is not was put here by someone else, and acting on it
+	 * could delete or read outside the root. It is skipped (and
+	 * removed by the caller).
 	 */
-	log_warn("sync state: starting with an empty database");
-	for (size_t i = 0; i < ARRAY_SIZE(names); i++)
-		if (unlinkat(dirfd, names[i], 0) < 0 && errno != ENOENT)
-			return -errno;
-	return try_open(dirfd, remote_id, out);
+	pathsafe_escape(p, (size_t)n, shown, sizeof(shown));
+	log_warn("sync state: ignoring an entry with an unsafe path '%s': %s",
+		 shown, why);
+	return NULL;
 }
 
 static void copy_col(sqlite3_stmt *st, int col, char *dst, size_t cap)
@@ -197,6 +321,8 @@ int state_get(struct state *s, const char *path, struct state_entry *e)
 {
 	int rc, r;
 
+	if (!s->db)
+		return -EIO;
 	(void)sqlite3_bind_text(s->get, 1, path, -1, SQLITE_STATIC);
 	rc = sqlite3_step(s->get);
 	if (rc == SQLITE_ROW) {
@@ -207,13 +333,18 @@ int state_get(struct state *s, const char *path, struct state_entry *e)
 	}
 	(void)sqlite3_reset(s->get);
 	(void)sqlite3_clear_bindings(s->get);
+	if (r == -EIO)
+		(void)recover(s, rc);
 	return r;
 }
 
-int state_put(struct state *s, const char *path, const struct state_entry *e)
+static int put_once(struct state *s, const char *path,
+		    const struct state_entry *e)
 {
 	int rc;
 
+	if (!s->db)
+		return SQLITE_CANTOPEN;
 	(void)sqlite3_bind_text(s->put, 1, path, -1, SQLITE_STATIC);
 	(void)sqlite3_bind_int64(s->put, 2, (sqlite3_int64)e->size);
 	(void)sqlite3_bind_int64(s->put, 3, e->mtime_ns);
@@ -224,22 +355,43 @@ int state_put(struct state *s, const char *path, const struct state_entry *e)
 	rc = sqlite3_step(s->put);
 	(void)sqlite3_reset(s->put);
 	(void)sqlite3_clear_bindings(s->put);
+	return rc;
+}
+
+int state_put(struct state *s, const char *path, const struct state_entry *e)
+{
+	int rc = put_once(s, path, e);
+
+	if (rc != SQLITE_DONE && recover(s, rc))
+		rc = put_once(s, path, e);
 	if (rc != SQLITE_DONE) {
 		log_warn("sync state: unable to record %s: %s", path,
-			 sqlite3_errmsg(s->db));
+			 s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
 		return -EIO;
 	}
 	return 0;
 }
 
-int state_del(struct state *s, const char *path)
+static int del_once(struct state *s, const char *path)
 {
 	int rc;
 
+	if (!s->db)
+		return SQLITE_CANTOPEN;
 	(void)sqlite3_bind_text(s->del, 1, path, -1, SQLITE_STATIC);
 	rc = sqlite3_step(s->del);
 	(void)sqlite3_reset(s->del);
 	(void)sqlite3_clear_bindings(s->del);
+	return rc;
+}
+
+int state_del(struct state *s, const char *path)
+{
+	int rc = del_once(s, path);
+
+	/* A fresh database has no entry to delete: that is success. */
+	if (rc != SQLITE_DONE && recover(s, rc))
+		return 0;
 	return rc == SQLITE_DONE ? 0 : -EIO;
 }
 
@@ -247,9 +399,10 @@ uint64_t state_count(struct state *s)
 {
 	uint64_t n = 0;
 
-	if (sqlite3_step(s->count) == SQLITE_ROW)
+	if (s->db && sqlite3_step(s->count) == SQLITE_ROW)
 		n = (uint64_t)sqlite3_column_int64(s->count, 0);
-	(void)sqlite3_reset(s->count);
+	if (s->db)
+		(void)sqlite3_reset(s->count);
 	return n;
 }
 
@@ -258,6 +411,22 @@ struct row {
 	struct state_entry e;
 };
 
+/* Forget the entries whose rowid is in ids (unsafe paths). */
+static void drop_rows(struct state *s, const sqlite3_int64 *ids, size_t n)
+{
+	sqlite3_stmt *st = NULL;
+
+	if (n == 0 ||
+	    prepare(s->db, "DELETE FROM files WHERE rowid = ?", &st) < 0)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		(void)sqlite3_bind_int64(st, 1, ids[i]);
+		(void)sqlite3_step(st);
+		(void)sqlite3_reset(st);
+	}
+	sqlite3_finalize(st);
+}
+
 int state_foreach(struct state *s, const char *prefix,
 		  int (*cb)(void *ctx, const char *path,
 			    const struct state_entry *e),
@@ -265,21 +434,38 @@ int state_foreach(struct state *s, const char *prefix,
 {
 	sqlite3_stmt *st = NULL;
 	struct row *rows = NULL;
-	size_t n = 0, cap = 0;
+	sqlite3_int64 *bad = NULL;
+	size_t n = 0, cap = 0, nbad = 0, badcap = 0;
 	int rc, r = 0;
 	size_t plen = prefix ? strlen(prefix) : 0;
 
+	if (!s->db)
+		return -EIO;
 	/* A range scan on the primary key: path >= prefix AND < prefix+1. */
 	if (prepare(s->db,
-		    "SELECT path, size, mtime_ns, ino, ctime_ns, md5, etag "
-		    "FROM files WHERE path >= ?1 AND substr(path, 1, ?2) = ?1",
+		    "SELECT path, size, mtime_ns, ino, ctime_ns, md5, etag, "
+		    "rowid FROM files "
+		    "WHERE path >= ?1 AND substr(path, 1, ?2) = ?1",
 		    &st) < 0)
 		return -EIO;
 	(void)sqlite3_bind_text(st, 1, prefix ? prefix : "", -1, SQLITE_STATIC);
 	(void)sqlite3_bind_int64(st, 2, (sqlite3_int64)plen);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		const char *p = (const char *)sqlite3_column_text(st, 0);
+		const char *p = checked_path(st, 0);
 
+		if (!p) {
+			if (nbad == badcap) {
+				size_t nc = badcap ? badcap * 2 : 16;
+				sqlite3_int64 *nb =
+				    realloc(bad, nc * sizeof(*nb));
+				if (!nb)
+					continue;
+				bad = nb;
+				badcap = nc;
+			}
+			bad[nbad++] = sqlite3_column_int64(st, 7);
+			continue;
+		}
 		if (n == cap) {
 			size_t nc = cap ? cap * 2 : 64;
 			struct row *nr = realloc(rows, nc * sizeof(*nr));
@@ -290,7 +476,7 @@ int state_foreach(struct state *s, const char *prefix,
 			rows = nr;
 			cap = nc;
 		}
-		rows[n].path = strdup(p ? p : "");
+		rows[n].path = strdup(p);
 		if (!rows[n].path) {
 			r = -ENOMEM;
 			break;
@@ -301,6 +487,8 @@ int state_foreach(struct state *s, const char *prefix,
 	if (r == 0 && rc != SQLITE_DONE && rc != SQLITE_ROW)
 		r = -EIO;
 	sqlite3_finalize(st);
+	drop_rows(s, bad, nbad);
+	free(bad);
 	for (size_t i = 0; i < n; i++) {
 		if (r == 0)
 			r = cb(ctx, rows[i].path, &rows[i].e);
@@ -312,11 +500,14 @@ int state_foreach(struct state *s, const char *prefix,
 
 int state_begin(struct state *s)
 {
-	return exec(s->db, "BEGIN;");
+	return s->db ? exec(s->db, "BEGIN;") : -EIO;
 }
 
 int state_commit(struct state *s)
 {
+	/* After a fresh start there is no transaction left to commit. */
+	if (!s->db || sqlite3_get_autocommit(s->db))
+		return s->db ? 0 : -EIO;
 	return exec(s->db, "COMMIT;");
 }
 

@@ -9,6 +9,12 @@
  * object with this etag": a file whose stat still matches its entry needs
  * no upload, and only a file with an entry may have its object deleted
  * (DESIGN.md: deletions only for files this instance saw synced).
+ *
+ * The root agent acts on these paths, so nothing in the database is
+ * trusted: it is opened through its directory's descriptor (sqlvfs.h),
+ * its files must be the agent's own, and a path read back that is not a
+ * safe relative path is dropped, never acted on. A database that becomes
+ * unusable while open is replaced by an empty one (safe: see above).
  */
 #pragma once
 
@@ -19,6 +25,9 @@
 #include "sync/hash.h"
 
 #define STATE_ETAG_MAX 80
+
+/* The database's name in the state directory. */
+#define STATE_DB_NAME "sync.db"
 
 struct state;
 
