@@ -29,6 +29,7 @@
 #include "supervisor/probe.h"
 #include "supervisor/sockdiag.h"
 #include "supervisor/status.h"
+#include "sync/glob.h"
 
 /* How long the last phase waits for killed processes to be reaped. */
 #define KILL_REST_TIMEOUT_MS 5000
@@ -461,8 +462,12 @@ static void own_data_dir(struct pid1 *p)
 	uid_t uid;
 	gid_t gid;
 
+	/* The agent's state (and what it moved aside), the platform's files. */
+	static const char *const keep[] = {SYNC_STATE_DIR "*", SYNC_MANAGED_DIR,
+					   NULL};
+
 	if (p->policy && policy_gateway_owner(p->policy, &uid, &gid))
-		(void)policy_chown_tree(p->cfg->state_dir, uid, gid);
+		(void)policy_chown_tree(p->cfg->state_dir, uid, gid, keep);
 }
 
 static void restore_done_cb(void *ctx, bool ok)

@@ -10,6 +10,10 @@
  * does not chown what would hand the gateway more than its own data: a
  * regular file with several links (a hard link to a file elsewhere, such
  * as /etc/shadow on the same filesystem), device nodes, sockets, fifos.
+ * Nor what the caller keeps for tenant-init itself: the sync agent's
+ * state (.tenant-init), whose paths the root agent acts on, and the
+ * platform's files (.tenant: the stored key), which the gateway has no
+ * business changing.
  */
 #include "policy/policy.h"
 
@@ -32,6 +36,7 @@ struct walk {
 	uid_t uid;
 	gid_t gid;
 	dev_t dev;
+	const char *const *keep; /* top-level names left alone */
 	int first_err;
 	char path[PATH_MAX];
 };
@@ -49,6 +54,19 @@ static bool owned(const struct walk *w, const struct stat *st)
 }
 
 static void walk_dir(struct walk *w, int dfd, unsigned depth);
+
+/* Is name one of the kept names ("NAME", or "PREFIX*")? */
+static bool kept(const struct walk *w, const char *name)
+{
+	for (const char *const *k = w->keep; k && *k; k++) {
+		size_t n = strlen(*k);
+
+		if (n && (*k)[n - 1] == '*' ? strncmp(*k, name, n - 1) == 0
+					    : strcmp(*k, name) == 0)
+			return true;
+	}
+	return false;
+}
 
 static void walk_entry(struct walk *w, int dfd, const char *name,
 		       unsigned depth)
@@ -126,6 +144,8 @@ static void walk_dir(struct walk *w, int dfd, unsigned depth)
 		if (strcmp(de->d_name, ".") == 0 ||
 		    strcmp(de->d_name, "..") == 0)
 			continue;
+		if (depth == 0 && kept(w, de->d_name))
+			continue;
 		if ((size_t)snprintf(w->path + base, sizeof(w->path) - base,
 				     "/%s",
 				     de->d_name) >= sizeof(w->path) - base) {
@@ -163,10 +183,11 @@ static int make_dirs(const char *dir)
 	return 0;
 }
 
-int policy_chown_tree(const char *dir, uid_t uid, gid_t gid)
+int policy_chown_tree(const char *dir, uid_t uid, gid_t gid,
+		      const char *const *keep)
 {
 	_cleanup_close_ int fd = -1;
-	struct walk w = {.uid = uid, .gid = gid};
+	struct walk w = {.uid = uid, .gid = gid, .keep = keep};
 	struct stat st;
 	int r;
 

@@ -263,10 +263,14 @@ int policy_loopback_up(void);
  * missing. Never follows a symlink (the link itself is lchown'ed), stays
  * on dir's filesystem, and leaves alone what a chown could turn into a
  * privilege: device nodes, sockets and fifos, and files with more than one
- * link (a hard link to a file outside the directory). Returns 0 or the
+ * link (a hard link to a file outside the directory). The top-level
+ * entries named in keep (NULL-terminated, may be NULL; "PREFIX*" names
+ * every entry starting with PREFIX) are not touched at all: they belong
+ * to tenant-init, not to the gateway. Returns 0 or the
  * first -errno (the walk goes on past errors; each is logged).
  */
-int policy_chown_tree(const char *dir, uid_t uid, gid_t gid);
+int policy_chown_tree(const char *dir, uid_t uid, gid_t gid,
+		      const char *const *keep);
 
 /* ---- boot.c ---- */
 

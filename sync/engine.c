@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,6 +116,96 @@ uint64_t engine_throttle_left(const struct engine *e)
 
 /* ---- scanning ---- */
 
+/*
+ * Does the directory dfd hold sync state: root's (the agent's user's),
+ * private, with a state database of root's in it? No gateway running as
+ * another user can make one.
+ */
+static bool has_state_signature(int dfd)
+{
+	struct stat st, db;
+
+	return fstat(dfd, &st) == 0 && st.st_uid == geteuid() &&
+	       !(st.st_mode & 077) &&
+	       fstatat(dfd, STATE_DB_NAME, &db, AT_SYMLINK_NOFOLLOW) == 0 &&
+	       S_ISREG(db.st_mode) && db.st_uid == geteuid();
+}
+
+/*
+ * Put the state directory name (at the top of r, where the gateway
+ * renamed it: it cannot move a directory it does not own to another
+ * parent) back under a reserved name, which is never synced and which
+ * PID 1's chown leaves alone.
+ */
+static void reclaim_state_dir(struct sync_root *r, const char *name)
+{
+	char to[NAME_MAX + 1];
+
+	(void)snprintf(to, sizeof(to), "%s.moved-%llx", SYNC_STATE_DIR,
+		       (unsigned long long)sync_clock_now_ns());
+	if (renameat(r->fd, name, r->fd, to) < 0)
+		log_warn_errno(errno, "sync: unable to move sync state %s/%s",
+			       r->local, name);
+	else
+		log_warn("sync: sync state was renamed to %s/%s; moved to %s",
+			 r->local, name, to);
+}
+
+/*
+ * Is the directory dfd (rel in r) sync state rather than the tenant's
+ * data? The gateway owns the data directory, so it can rename the state
+ * directory to any name, and the scan would then upload the agent's own
+ * database, which changes with every upload: a loop that never lets a
+ * flush finish. So the state directory is recognised by what it is, not
+ * by its name: the one this agent opened (same inode), or one an earlier
+ * agent left (has_state_signature()).
+ */
+static bool is_state_dir(struct sync_root *r, int dfd, const char *rel)
+{
+	struct stat st;
+
+	if (!rel[0] || fstat(dfd, &st) < 0)
+		return false;
+	if (!(st.st_dev == r->state_dev && st.st_ino == r->state_ino) &&
+	    !has_state_signature(dfd))
+		return false;
+	if (!strchr(rel, '/'))
+		reclaim_state_dir(r, rel);
+	else
+		log_debug("sync: %s/%s holds sync state: not synced", r->local,
+			  rel);
+	return true;
+}
+
+/* At start: state directories an earlier run's gateway renamed. */
+static void reclaim_state_dirs(struct sync_root *r)
+{
+	int fd = pathsafe_reopen_dir(r->fd);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	struct dirent *de;
+
+	if (!d) {
+		if (fd >= 0)
+			(void)close(fd);
+		return;
+	}
+	while ((de = readdir(d))) {
+		_cleanup_close_ int dfd = -1;
+
+		if (strcmp(de->d_name, ".") == 0 ||
+		    strcmp(de->d_name, "..") == 0 ||
+		    strncmp(de->d_name, SYNC_STATE_DIR,
+			    strlen(SYNC_STATE_DIR)) == 0 ||
+		    (de->d_type != DT_DIR && de->d_type != DT_UNKNOWN))
+			continue;
+		dfd = openat(r->fd, de->d_name,
+			     O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (dfd >= 0 && has_state_signature(dfd))
+			reclaim_state_dir(r, de->d_name);
+	}
+	(void)closedir(d);
+}
+
 int engine_scan(struct engine *e, struct sync_root *r, const char *rel_dir,
 		struct strmap *seen, bool now)
 {
@@ -126,6 +217,8 @@ int engine_scan(struct engine *e, struct sync_root *r, const char *rel_dir,
 	dfd = pathsafe_open_dir(r->fd, rel_dir, false, (uid_t)-1, (gid_t)-1);
 	if (dfd < 0)
 		return dfd == -ENOENT ? 0 : dfd;
+	if (is_state_dir(r, dfd, rel_dir))
+		return 0;
 	/* Watch first, then list: nothing created meanwhile is missed. */
 	if (e->watch)
 		(void)watch_add(e->watch, r, dfd, rel_dir);
@@ -512,22 +605,57 @@ static void clean_tmp(int tmpfd)
 	(void)closedir(d);
 }
 
-static int open_private_dir(int dfd, const char *name)
+/*
+ * Open the agent's private directory name in dfd (creating it 0700). It
+ * must be a directory of the agent's own: the gateway owns the data
+ * directory around it and could have put a symlink, a file or a directory
+ * of its own under that name (or, before this check existed, had been
+ * given the real one by the data directory's chown). Whatever is there
+ * and is not ours is renamed to "NAME.untrusted-..." (kept: nothing is
+ * deleted, and names starting with .tenant-init are never synced) and a
+ * fresh directory is made. Returns the fd or -errno.
+ */
+static int open_private_dir(int dfd, const char *where, const char *name)
 {
-	int fd;
+	for (int tries = 0; tries < 3; tries++) {
+		char aside[NAME_MAX + 1];
+		struct stat st;
+		const char *why;
+		int fd;
 
-	if (mkdirat(dfd, name, 0700) < 0 && errno != EEXIST)
-		return -errno;
-	fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	/*
-	 * Ours alone: the gateway may own the data directory, but not the
-	 * sync state or the files staged here.
-	 */
-	if (fchmod(fd, 0700) < 0 || fchown(fd, geteuid(), getegid()) < 0)
-		log_warn_errno(errno, "sync: unable to make %s private", name);
-	return fd;
+		if (mkdirat(dfd, name, 0700) < 0 && errno != EEXIST)
+			return -errno;
+		fd = openat(dfd, name,
+			    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0 && errno != ELOOP && errno != ENOTDIR)
+			return -errno;
+		if (fd >= 0 && fstat(fd, &st) < 0) {
+			int err = -errno;
+			(void)close(fd);
+			return err;
+		}
+		if (fd >= 0 && st.st_uid == geteuid()) {
+			/* Ours alone, whatever an older version left. */
+			if ((st.st_mode & 07777) != 0700 &&
+			    fchmod(fd, 0700) < 0)
+				log_warn_errno(errno,
+					       "sync: unable to make %s/%s "
+					       "private",
+					       where, name);
+			return fd;
+		}
+		why = fd < 0 ? "not a directory" : "another owner";
+		if (fd >= 0)
+			(void)close(fd);
+		(void)snprintf(aside, sizeof(aside), "%s.untrusted-%llx", name,
+			       (unsigned long long)sync_clock_now_ns());
+		log_warn("sync: %s/%s is not the agent's own (%s): moved to "
+			 "%s; starting with fresh sync state",
+			 where, name, why, aside);
+		if (renameat(dfd, name, dfd, aside) < 0)
+			return -errno;
+	}
+	return -EPERM;
 }
 
 static int root_open(struct engine *e, struct sync_root *r, size_t idx,
@@ -564,12 +692,18 @@ static int root_open(struct engine *e, struct sync_root *r, size_t idx,
 			       "sync: unable to give %s to the gateway "
 			       "user",
 			       p->local);
-	r->statefd = open_private_dir(r->fd, SYNC_STATE_DIR);
+	r->statefd = open_private_dir(r->fd, p->local, SYNC_STATE_DIR);
 	rc = r->statefd;
+	if (rc >= 0 && fstat(r->statefd, &st) < 0)
+		rc = -errno;
 	if (rc >= 0) {
-		r->tmpfd = open_private_dir(r->statefd, "tmp");
+		r->state_dev = st.st_dev;
+		r->state_ino = st.st_ino;
+		r->tmpfd = open_private_dir(r->statefd, SYNC_STATE_DIR, "tmp");
 		rc = r->tmpfd;
 	}
+	if (rc >= 0)
+		reclaim_state_dirs(r);
 	if (rc < 0) {
 		(void)snprintf(err, errlen, "unable to open %s/%s: %s",
 			       p->local, SYNC_STATE_DIR, strerror(-rc));

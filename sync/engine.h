@@ -40,7 +40,9 @@ struct sync_root {
 	char *key_prefix;   /* storage prefix + remote: keys start with it */
 	int fd;		    /* the root directory */
 	int statefd;	    /* ROOT/.tenant-init (root-owned, 0700) */
-	int tmpfd;	    /* ROOT/.tenant-init/tmp: downloads, snapshots */
+	dev_t state_dev;    /* ... and its identity, wherever it is moved */
+	ino_t state_ino;
+	int tmpfd; /* ROOT/.tenant-init/tmp: downloads, snapshots */
 	struct state *state;
 };
 

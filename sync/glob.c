@@ -115,12 +115,13 @@ static bool match_any_depth(const char *pattern, const char *path)
 	return false;
 }
 
+/*
+ * A top-level name starting with ".tenant-init" is the agent's: its state
+ * directory, or one it moved aside as untrusted ("...untrusted-N").
+ */
 static bool under_state_dir(const char *rel)
 {
-	size_t n = strlen(SYNC_STATE_DIR);
-
-	return strncmp(rel, SYNC_STATE_DIR, n) == 0 &&
-	       (rel[n] == '\0' || rel[n] == '/');
+	return strncmp(rel, SYNC_STATE_DIR, strlen(SYNC_STATE_DIR)) == 0;
 }
 
 bool glob_excludes_file(char *const *patterns, const char *rel)

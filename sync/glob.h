@@ -7,8 +7,9 @@
  * "a/" followed by a double star is everything under a, and "a/", double
  * star, "/b" also matches "a/b". As in rclone, a pattern matches at any
  * depth: "*.log" excludes "x/y/z.log", and ".git/" + double star excludes
- * every .git directory. The sync state directory (.tenant-init/) is
- * excluded whatever the globs say.
+ * every .git directory. The sync state directory (.tenant-init/), and
+ * every top-level name starting with ".tenant-init", is excluded whatever
+ * the globs say.
  */
 #pragma once
 
@@ -16,6 +17,12 @@
 
 /* The per-root state directory, never synced. */
 #define SYNC_STATE_DIR ".tenant-init"
+
+/*
+ * The platform's area at the top of a root (the stored key lives in it):
+ * root's, not the gateway's; synced under its own rules (upload.c).
+ */
+#define SYNC_MANAGED_DIR ".tenant"
 
 /* Does pattern match the whole of path? (no any-depth rule) */
 bool glob_match(const char *pattern, const char *path);
