@@ -128,8 +128,11 @@ done
 is "$leaks" 0 "no gateway process has a secret in its environment"
 is "$(tr '\0' '\n' <"/proc/$GW_PID/environ" | sed -n 's/^HOME=//p')" \
 	"$HOME_DIR" "the gateway's HOME is its user's"
-is "$(find "$DATA" ! -user "$GW_USER" | wc -l)" 0 \
+is "$(find "$DATA" -path "$DATA/.tenant-init*" -prune -o ! -user "$GW_USER" \
+	-print | wc -l)" 0 \
 	"every file in the data directory is the gateway user's"
+is "$(find "$DATA/.tenant-init" ! -user root | wc -l)" 0 \
+	"... but the sync agent's state, which stays root's"
 grep -q "brought the loopback interface up" "$TI_TMP/ti.err"
 ok $? "lo was brought up in the fresh network namespace"
 
