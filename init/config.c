@@ -717,6 +717,85 @@ static int env_uint(const struct env *e, const char *name,
 	return 0;
 }
 
+int config_size_parse(const char *s, uint64_t *out, const char **why)
+{
+	static const char units[] = "KMGT";
+	unsigned long long v;
+	const char *u;
+	char *end;
+	int shift = 0;
+
+	if (!isdigit((unsigned char)s[0])) {
+		*why = s[0] == '-' ? "must not be negative"
+				   : "expected a size such as 4G or 512M";
+		return -EINVAL;
+	}
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno == ERANGE) {
+		*why = "out of range";
+		return -ERANGE;
+	}
+	if (*end) {
+		u = strchr(units, toupper((unsigned char)*end));
+		if (!u) {
+			*why = "unit must be K, M, G or T (powers of 1024)";
+			return -EINVAL;
+		}
+		shift = 10 * (int)(u - units + 1);
+		end++;
+		if (strcasecmp(end, "iB") == 0 || strcasecmp(end, "B") == 0)
+			end += strlen(end);
+		if (*end) {
+			*why = "unit must be K, M, G or T (powers of 1024)";
+			return -EINVAL;
+		}
+	}
+	if (shift && v > (UINT64_MAX >> shift)) {
+		*why = "out of range";
+		return -ERANGE;
+	}
+	*out = (uint64_t)v << shift;
+	return 0;
+}
+
+void config_size_format(uint64_t bytes, char *buf, size_t cap)
+{
+	static const char units[] = "TGMK";
+	int shift = 40;
+
+	for (const char *u = units; *u; u++, shift -= 10) {
+		if (bytes && bytes % ((uint64_t)1 << shift) == 0) {
+			(void)snprintf(buf, cap, "%llu%c",
+				       (unsigned long long)(bytes >> shift),
+				       *u);
+			return;
+		}
+	}
+	(void)snprintf(buf, cap, "%llu", (unsigned long long)bytes);
+}
+
+static int env_size(const struct env *e, const char *name, const char *def,
+		    uint64_t min, uint64_t max, uint64_t *out, char *err,
+		    size_t errlen)
+{
+	const char *v = env_get(e, name);
+	const char *why = NULL;
+	char lo[32], hi[32];
+
+	if (!v)
+		v = def;
+	if (config_size_parse(v, out, &why) < 0)
+		return fail(err, errlen, "%s: '%s': %s", name, v, why);
+	if (*out < min || *out > max) {
+		config_size_format(min, lo, sizeof(lo));
+		config_size_format(max, hi, sizeof(hi));
+		return fail(err, errlen, "%s: '%s': out of range (%s..%s)",
+			    name, v, lo, hi);
+	}
+	return 0;
+}
+
 static int parse_bool(const char *v, bool *out)
 {
 	static const char *const yes[] = {"1", "true", "yes", "on"};
@@ -1128,7 +1207,26 @@ static int parse_sync(struct config *cfg, const struct env *e, char *err,
 		return r;
 	r = env_uint(e, "TENANT_SYNC_CONCURRENCY", 16, 1, 256, &conc, err,
 		     errlen);
+	if (r < 0)
+		return r;
 	s->concurrency = (unsigned)conc;
+	/* S3's largest object is 5 TiB. */
+	r = env_size(e, "TENANT_SYNC_MAX_FILE_SIZE", "4G", 1, (uint64_t)5 << 40,
+		     &s->max_file_size, err, errlen);
+	if (r < 0)
+		return r;
+	r = env_uint(e, "TENANT_SYNC_MAX_WATCHES", 8192, 1, 1000000, &conc, err,
+		     errlen);
+	if (r < 0)
+		return r;
+	s->max_watches = (unsigned)conc;
+	r = env_duration(e, "TENANT_SYNC_RESCAN_INTERVAL", "30s", false,
+			 3600000, &s->rescan_interval_ms, err, errlen);
+	if (r == 0 && s->rescan_interval_ms < 1000)
+		return fail(err, errlen,
+			    "TENANT_SYNC_RESCAN_INTERVAL: '%s': shorter than "
+			    "the minimum 1s",
+			    env_get(e, "TENANT_SYNC_RESCAN_INTERVAL"));
 	return r;
 }
 
@@ -1683,7 +1781,7 @@ static const char *key_format_name(enum key_format f)
 int config_print(const struct config *cfg, int fd)
 {
 	const struct sync_config *s = &cfg->sync;
-	char d1[32], d2[32], d3[32], d4[32], d5[32];
+	char d1[32], d2[32], d3[32], d4[32], d5[32], d6[32];
 	FILE *f;
 	int fd2 = dup(fd);
 
@@ -1744,6 +1842,11 @@ int config_print(const struct config *cfg, int fd)
 		fprintf(f, "%s%s", p == s->excludes ? "" : ",", *p);
 	fprintf(f, "\nTENANT_SYNC_DEBOUNCE=%s\n", d4);
 	fprintf(f, "TENANT_SYNC_CONCURRENCY=%u\n", s->concurrency);
+	config_size_format(s->max_file_size, d6, sizeof(d6));
+	fprintf(f, "TENANT_SYNC_MAX_FILE_SIZE=%s\n", d6);
+	fprintf(f, "TENANT_SYNC_MAX_WATCHES=%u\n", s->max_watches);
+	config_duration_format(s->rescan_interval_ms, d6, sizeof(d6));
+	fprintf(f, "TENANT_SYNC_RESCAN_INTERVAL=%s\n", d6);
 	fprintf(f, "ENCRYPTION_SECRET=%s\n",
 		cfg->encryption_secret.value ? "(set)" : "(unset)");
 	fprintf(f, "TENANT_API_KEY_FILE=%s\n",

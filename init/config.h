@@ -82,7 +82,34 @@ struct sync_config {
 	char **excludes; /* NULL-terminated globs */
 	uint64_t debounce_ms;
 	unsigned concurrency;
+	/* 0 in the three below: the default (sync_config_* below). */
+	uint64_t max_file_size;	     /* bytes; larger files are not synced */
+	unsigned max_watches;	     /* inotify watches at most */
+	uint64_t rescan_interval_ms; /* rescans of what has no watch */
 };
+
+/* The defaults of TENANT_SYNC_MAX_FILE_SIZE, _MAX_WATCHES, _RESCAN_INTERVAL. */
+#define SYNC_DEFAULT_MAX_FILE_SIZE	((uint64_t)4 << 30)
+#define SYNC_DEFAULT_MAX_WATCHES	8192u
+#define SYNC_DEFAULT_RESCAN_INTERVAL_MS 30000u
+
+/* The limits in effect for sc (a zero field means the default). */
+static inline uint64_t sync_config_max_file_size(const struct sync_config *sc)
+{
+	return sc->max_file_size ? sc->max_file_size
+				 : SYNC_DEFAULT_MAX_FILE_SIZE;
+}
+
+static inline unsigned sync_config_max_watches(const struct sync_config *sc)
+{
+	return sc->max_watches ? sc->max_watches : SYNC_DEFAULT_MAX_WATCHES;
+}
+
+static inline uint64_t sync_config_rescan_ms(const struct sync_config *sc)
+{
+	return sc->rescan_interval_ms ? sc->rescan_interval_ms
+				      : SYNC_DEFAULT_RESCAN_INTERVAL_MS;
+}
 
 /* OpenClaw settings the first-boot config is made from (all optional). */
 struct openclaw_env {
@@ -195,6 +222,16 @@ int config_duration_parse(const char *s, bool allow_never, uint64_t *out_ms,
 
 /* Format a duration as the parser reads it ("1h30m", "500ms", "never"). */
 void config_duration_format(uint64_t ms, char *buf, size_t cap);
+
+/*
+ * Parse a size in bytes: a whole number with an optional unit K, M, G or
+ * T (powers of 1024; "KiB", "MB" and the like are read the same way).
+ * Returns 0 or -EINVAL/-ERANGE with a short reason in *why.
+ */
+int config_size_parse(const char *s, uint64_t *out, const char **why);
+
+/* Format a size as the parser reads it ("4G", "1536M", "100"). */
+void config_size_format(uint64_t bytes, char *buf, size_t cap);
 
 /*
  * Split a command line into words as a shell would (quotes, backslashes,

@@ -31,6 +31,9 @@ enum tag {
 	T_SKIP_RESTORE,
 	T_LOG_LEVEL,
 	T_LOG_FORMAT,
+	T_MAX_FILE_SIZE,
+	T_MAX_WATCHES,
+	T_RESCAN_INTERVAL,
 };
 
 int ipc_send(int fd, uint32_t type, const void *payload, size_t len)
@@ -155,6 +158,9 @@ int ipc_config_encode(const struct sync_config *sc,
 		put_str(&w, T_EXCLUDE, *e);
 	put_u64(&w, T_DEBOUNCE, sc->debounce_ms);
 	put_u64(&w, T_CONCURRENCY, sc->concurrency);
+	put_u64(&w, T_MAX_FILE_SIZE, sc->max_file_size);
+	put_u64(&w, T_MAX_WATCHES, sc->max_watches);
+	put_u64(&w, T_RESCAN_INTERVAL, sc->rescan_interval_ms);
 	put_u64(&w, T_UID, (uint64_t)ap->uid);
 	put_u64(&w, T_GID, (uint64_t)ap->gid);
 	put_u64(&w, T_SKIP_RESTORE, ap->skip_restore);
@@ -315,6 +321,18 @@ int ipc_config_decode(const uint8_t *buf, size_t len, struct sync_config *sc,
 		case T_CONCURRENCY:
 			r = get_u64(v, n, &u);
 			sc->concurrency = u == 0 || u > 1024 ? 1 : (unsigned)u;
+			break;
+		case T_MAX_FILE_SIZE:
+			r = get_u64(v, n, &sc->max_file_size);
+			break;
+		case T_MAX_WATCHES:
+			r = get_u64(v, n, &u);
+			sc->max_watches =
+			    u == 0 || u > 1000000 ? 1 : (unsigned)u;
+			break;
+		case T_RESCAN_INTERVAL:
+			r = get_u64(v, n, &u);
+			sc->rescan_interval_ms = u < 1000 ? 1000 : u;
 			break;
 		case T_UID:
 			r = get_u64(v, n, &u);

@@ -495,6 +495,41 @@ static bool same_content(struct sync_root *root, const char *rel,
 	return true;
 }
 
+/*
+ * Can the object o be restored at all? Not when it is larger than
+ * TENANT_SYNC_MAX_FILE_SIZE (nothing this size is uploaded, so it was put
+ * there otherwise, or by an older version that uploaded sparse files at
+ * their full size), nor when it is larger than the whole file system:
+ * waiting for room that can never come would keep the tenant restoring
+ * for good. (A disk that is merely full now is waited for: room can be
+ * made.) Refusals are logged and counted.
+ */
+static bool fits(struct restore *r, const struct backend_obj *o)
+{
+	struct statvfs sv;
+	char why[160], lim[32];
+
+	if (o->size > sync_config_max_file_size(r->e->sc)) {
+		config_size_format(sync_config_max_file_size(r->e->sc), lim,
+				   sizeof(lim));
+		(void)snprintf(why, sizeof(why),
+			       "%llu bytes, larger than "
+			       "TENANT_SYNC_MAX_FILE_SIZE=%s; it stays in "
+			       "storage",
+			       (unsigned long long)o->size, lim);
+	} else if (fstatvfs(r->root->fd, &sv) == 0 &&
+		   o->size > (uint64_t)sv.f_blocks * sv.f_frsize) {
+		(void)snprintf(why, sizeof(why),
+			       "%llu bytes, larger than the whole file system "
+			       "of %s; it stays in storage",
+			       (unsigned long long)o->size, r->root->local);
+	} else {
+		return true;
+	}
+	refuse(r, o->key, o->key_len, why);
+	return false;
+}
+
 static void consider(struct restore *r, const struct backend_obj *o)
 {
 	struct sync_root *root = r->root;
@@ -563,6 +598,15 @@ static void consider(struct restore *r, const struct backend_obj *o)
 	} else if (err != -ENOENT) {
 		log_warn("restore: unable to inspect %s: %s", rel,
 			 strerror(-err));
+	}
+	if (!fits(r, o)) {
+		/*
+		 * Unseen, so that an entry it may have is dropped: the file
+		 * missing here must not read as deleted, and the object
+		 * stays in storage.
+		 */
+		(void)strmap_del(r->seen, rel);
+		return;
 	}
 	j = calloc(1, sizeof(*j));
 	if (!j || !(j->key = strndup(o->key, o->key_len)) ||

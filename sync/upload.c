@@ -26,6 +26,14 @@
 #define SNAPSHOT_RETRY_MS 200
 /* During a flush, failures are retried at least this often. */
 #define FLUSH_RETRY_MS 1000
+/*
+ * A file is uploaded only when it stores (nearly) all of its bytes: its
+ * holes may add up to this much. A sparse file costs nothing on disk and
+ * its full size in storage and at every restore (100 GB for a truncate).
+ */
+#define SPARSE_SLACK ((uint64_t)64 << 20)
+/* Holes are counted with at most this many SEEK_HOLE/SEEK_DATA pairs. */
+#define SPARSE_WALK_MAX 4096
 
 enum item_state {
 	IT_WAIT,     /* in the heap until due */
@@ -82,9 +90,10 @@ struct uploader {
 	struct loop_timer *timer;
 	struct loop_timer *del_timer;
 	bool flushing;
-	bool *held;	  /* per root: the guard is holding deletions */
-	uint64_t nheld;	  /* items in IT_HELD */
-	uint64_t ndelete; /* items in IT_DELETE */
+	bool *held;		 /* per root: the guard is holding deletions */
+	struct strmap **refused; /* per root: rel -> size refusal logged */
+	uint64_t nheld;		 /* items in IT_HELD */
+	uint64_t ndelete;	 /* items in IT_DELETE */
 };
 
 static void pump(struct uploader *u);
@@ -466,6 +475,114 @@ static void record_wal(struct sync_root *r, const char *rel)
 	(void)state_put(r->state, wal, &se);
 }
 
+/* ---- files too large to sync ---- */
+
+/*
+ * Bytes in holes of fd (size bytes), counted until they pass limit. Sets
+ * *partial when the walk stopped at its bound before the end.
+ */
+static uint64_t hole_bytes(int fd, uint64_t size, uint64_t limit, bool *partial)
+{
+	uint64_t total = 0;
+	off_t off = 0;
+
+	*partial = false;
+	for (int i = 0; (uint64_t)off < size; i++) {
+		off_t h, d;
+
+		if (i == SPARSE_WALK_MAX) {
+			*partial = true;
+			break;
+		}
+		h = lseek(fd, off, SEEK_HOLE);
+		if (h < 0 || (uint64_t)h >= size)
+			break; /* no more holes (or no support: all data) */
+		d = lseek(fd, h, SEEK_DATA);
+		if (d < 0 || (uint64_t)d > size)
+			d = (off_t)size; /* a hole up to the end */
+		total += (uint64_t)(d - h);
+		if (total > limit)
+			break;
+		off = d;
+	}
+	return total;
+}
+
+/*
+ * Why the open file fd (stat st) must not be uploaded, or NULL: larger
+ * than TENANT_SYNC_MAX_FILE_SIZE, or sparse (its size not backed by
+ * bytes on disk). st_blocks alone does not tell sparse from compressed
+ * (btrfs, ZFS), so where it says "fewer blocks than bytes" the holes are
+ * counted. why is filled with the reason.
+ */
+static bool too_big(const struct sync_config *sc, int fd, const struct stat *st,
+		    char *why, size_t cap)
+{
+	uint64_t size = (uint64_t)st->st_size;
+	uint64_t stored = (uint64_t)st->st_blocks * 512;
+	uint64_t holes;
+	bool partial;
+	char lim[32];
+
+	if (size > stored + SPARSE_SLACK) {
+		holes = hole_bytes(fd, size, SPARSE_SLACK, &partial);
+		if (holes > SPARSE_SLACK ||
+		    (partial && size - stored > SPARSE_SLACK)) {
+			(void)snprintf(why, cap,
+				       "a sparse file: %llu bytes, of which "
+				       "only %llu are stored on disk",
+				       (unsigned long long)size,
+				       (unsigned long long)stored);
+			return true;
+		}
+	}
+	if (size > sync_config_max_file_size(sc)) {
+		config_size_format(sync_config_max_file_size(sc), lim,
+				   sizeof(lim));
+		(void)snprintf(why, cap,
+			       "%llu bytes, larger than "
+			       "TENANT_SYNC_MAX_FILE_SIZE=%s",
+			       (unsigned long long)size, lim);
+		return true;
+	}
+	return false;
+}
+
+/* A refusal's identity: logged again only when the file changes. */
+struct refusal {
+	uint64_t size;
+	int64_t mtime_ns;
+	uint64_t ino;
+};
+
+static void note_refused(struct uploader *u, struct item *it,
+			 const struct stat *st, const char *why)
+{
+	struct strmap *m = u->refused[it->root->idx];
+	struct refusal *old = m ? strmap_get(m, it->rel) : NULL;
+	struct refusal now = {
+	    .size = (uint64_t)st->st_size,
+	    .mtime_ns =
+		(int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec,
+	    .ino = (uint64_t)st->st_ino,
+	};
+	struct refusal *r;
+
+	if (old && memcmp(old, &now, sizeof(now)) == 0)
+		return;
+	log_warn("sync: not uploading %s/%s: %s; the version in storage (if "
+		 "any) is kept",
+		 it->root->local, it->rel, why);
+	if (!m && !(m = u->refused[it->root->idx] = strmap_new()))
+		return;
+	r = old ? old : malloc(sizeof(*r));
+	if (!r)
+		return;
+	*r = now;
+	if (!old && strmap_put(m, it->rel, r, NULL) < 0)
+		free(r);
+}
+
 /* ---- uploads ---- */
 
 static void finish_active(struct uploader *u)
@@ -597,6 +714,14 @@ static bool start_upload(struct uploader *u, struct item *it)
 		set_state(u, it, IT_WAIT);
 		retry_later(u, it, &ls);
 		return false;
+	}
+	{
+		char why[160];
+		if (too_big(u->e->sc, it->fd, &it->st1, why, sizeof(why))) {
+			note_refused(u, it, &it->st1, why);
+			item_drop(u, it);
+			return false;
+		}
 	}
 	it->upfd = it->fd;
 	it->size = (uint64_t)it->st1.st_size;
@@ -998,9 +1123,10 @@ struct uploader *uploader_new(struct engine *e)
 	u->e = e;
 	u->maps = calloc(e->nroots, sizeof(*u->maps));
 	u->held = calloc(e->nroots, sizeof(*u->held));
+	u->refused = calloc(e->nroots, sizeof(*u->refused));
 	u->timer = loop_timer_new(e->loop, timer_cb, u);
 	u->del_timer = loop_timer_new(e->loop, del_timer_cb, u);
-	if (!u->maps || !u->held || !u->timer || !u->del_timer)
+	if (!u->maps || !u->held || !u->refused || !u->timer || !u->del_timer)
 		goto fail;
 	for (size_t i = 0; i < e->nroots; i++)
 		if (!(u->maps[i] = strmap_new()))
@@ -1049,6 +1175,14 @@ void uploader_cancel_all(struct uploader *u)
 		loop_timer_disarm(u->del_timer);
 }
 
+static bool free_value_cb(void *ctx, const char *key, void *value)
+{
+	(void)ctx;
+	(void)key;
+	free(value);
+	return true;
+}
+
 void uploader_free(struct uploader *u)
 {
 	if (!u)
@@ -1056,8 +1190,14 @@ void uploader_free(struct uploader *u)
 	uploader_cancel_all(u);
 	for (size_t i = 0; u->maps && i < u->e->nroots; i++)
 		strmap_free(u->maps[i]);
+	for (size_t i = 0; u->refused && i < u->e->nroots; i++) {
+		if (u->refused[i])
+			strmap_foreach(u->refused[i], free_value_cb, NULL);
+		strmap_free(u->refused[i]);
+	}
 	free(u->maps);
 	free(u->held);
+	free(u->refused);
 	free(u->heap);
 	loop_timer_free(u->timer);
 	loop_timer_free(u->del_timer);

@@ -18,7 +18,7 @@ for f in glob.glob("init/*.c") + glob.glob("supervisor/*.c") + \
 # Reads: a literal passed to an environment accessor, or a literal bound
 # to a `name` that such an accessor is then called with.
 call = re.compile(r'\b(?:getenv|secure_getenv|env_get|dup_env|env_uint|'
-                  r'env_duration|OC)\(\s*(?:[a-z]+,\s*)?"([A-Z][A-Z0-9_]+)"')
+                  r'env_duration|env_size|OC)\(\s*(?:[a-z]+,\s*)?"([A-Z][A-Z0-9_]+)"')
 named = re.compile(r'const char \*name = "([A-Z][A-Z0-9_]+)"')
 read = set()
 for f, text in src.items():

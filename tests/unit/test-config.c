@@ -10,6 +10,53 @@
 #include "init/config.h"
 #include "tests/tap.h"
 
+static void test_sizes(void)
+{
+	static const struct {
+		const char *in;
+		uint64_t bytes;
+	} good[] = {
+	    {"0", 0},
+	    {"100", 100},
+	    {"4G", (uint64_t)4 << 30},
+	    {"4GiB", (uint64_t)4 << 30},
+	    {"512m", (uint64_t)512 << 20},
+	    {"512MB", (uint64_t)512 << 20},
+	    {"1k", 1024},
+	    {"5T", (uint64_t)5 << 40},
+	};
+	static const char *const bad[] = {
+	    "",
+	    "G",
+	    "-1",
+	    "1X",
+	    "1 G",
+	    "1GiBs",
+	    "1.5G",
+	    "99999999999999999999",
+	    "17179869184T",
+	};
+	uint64_t v;
+	const char *why;
+	char buf[32];
+
+	for (size_t i = 0; i < sizeof(good) / sizeof(*good); i++)
+		ok(config_size_parse(good[i].in, &v, &why) == 0 &&
+		       v == good[i].bytes,
+		   "size '%s' parses", good[i].in);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+		why = NULL;
+		ok(config_size_parse(bad[i], &v, &why) < 0 && why,
+		   "size '%s' refused (%s)", bad[i], why ? why : "no reason");
+	}
+	config_size_format((uint64_t)4 << 30, buf, sizeof(buf));
+	is_str(buf, "4G", "format 4G");
+	config_size_format((uint64_t)1536 << 20, buf, sizeof(buf));
+	is_str(buf, "1536M", "format 1536M");
+	config_size_format(1000, buf, sizeof(buf));
+	is_str(buf, "1000", "format bytes");
+}
+
 static void test_durations(void)
 {
 	static const struct {
@@ -247,6 +294,10 @@ static void test_load_defaults(void)
 	is_str(cfg.sync.excludes[0], "*.lock", "default excludes");
 	is_int(cfg.sync.concurrency, 16, "concurrency default");
 	is_int(cfg.sync.debounce_ms, 1000, "debounce default");
+	ok(cfg.sync.max_file_size == (uint64_t)4 << 30,
+	   "max file size default 4G");
+	is_int(cfg.sync.max_watches, 8192, "max watches default");
+	is_int(cfg.sync.rescan_interval_ms, 30000, "rescan interval default");
 	is_str(cfg.api_key_env, "POE_API_KEY", "TENANT_API_KEY_ENV default");
 	is_str(cfg.api_key_salt, "vultrino-salt", "salt default");
 	is_str(cfg.gateway_argv[0], "openclaw", "default gateway command");
@@ -315,6 +366,13 @@ static void test_load_errors(void)
 	    {{"TENANT_RESTART=maybe"}, "TENANT_RESTART"},
 	    {{"TENANT_GATEWAY_PORT=0"}, "TENANT_GATEWAY_PORT"},
 	    {{"TENANT_SYNC_CONCURRENCY=abc"}, "TENANT_SYNC_CONCURRENCY"},
+	    {{"TENANT_SYNC_MAX_FILE_SIZE=4X"}, "TENANT_SYNC_MAX_FILE_SIZE"},
+	    {{"TENANT_SYNC_MAX_FILE_SIZE=0"}, "TENANT_SYNC_MAX_FILE_SIZE"},
+	    {{"TENANT_SYNC_MAX_FILE_SIZE=6T"}, "TENANT_SYNC_MAX_FILE_SIZE"},
+	    {{"TENANT_SYNC_MAX_WATCHES=0"}, "TENANT_SYNC_MAX_WATCHES"},
+	    {{"TENANT_SYNC_RESCAN_INTERVAL=100ms"},
+	     "TENANT_SYNC_RESCAN_INTERVAL"},
+	    {{"TENANT_SYNC_RESCAN_INTERVAL=2h"}, "TENANT_SYNC_RESCAN_INTERVAL"},
 	    {{"TENANT_SYNC_URL=s3://b"}, "TENANT_SYNC_URL"},
 	    {{"TENANT_SYNC_URL=s3://bucket", "AWS_ACCESS_KEY_ID=x"},
 	     "AWS_SECRET_ACCESS_KEY"},
@@ -418,6 +476,7 @@ static void test_secret_vars(void)
 int main(void)
 {
 	test_durations();
+	test_sizes();
 	test_split();
 	test_listen();
 	test_signals();

@@ -34,6 +34,9 @@ int main(void)
 	    .excludes = excl,
 	    .debounce_ms = 1500,
 	    .concurrency = 16,
+	    .max_file_size = (uint64_t)3 << 30,
+	    .max_watches = 77,
+	    .rescan_interval_ms = 4000,
 	};
 	struct agent_params ap = {.uid = 1000,
 				  .gid = (gid_t)-1,
@@ -66,6 +69,9 @@ int main(void)
 	   "excludes, NULL-terminated");
 	ok(got.debounce_ms == 1500 && got.concurrency == 16,
 	   "debounce and concurrency");
+	ok(got.max_file_size == (uint64_t)3 << 30 && got.max_watches == 77 &&
+	       got.rescan_interval_ms == 4000,
+	   "file size cap, watch cap, rescan interval");
 	ok(gap.uid == 1000 && gap.gid == (gid_t)-1 && gap.skip_restore &&
 	       gap.log_level == 2 && gap.log_format == 1,
 	   "agent parameters (gid -1 = unchanged)");
