@@ -116,6 +116,41 @@ uint64_t engine_throttle_left(const struct engine *e)
 
 /* ---- scanning ---- */
 
+/* Is rel, or a directory above it, in r's unwatched set? */
+static bool unwatched_covers(const struct sync_root *r, const char *rel)
+{
+	_cleanup_free_ char *p = strdup(rel);
+	char *slash;
+
+	if (!p || !r->unwatched)
+		return false;
+	for (;;) {
+		if (strmap_has(r->unwatched, p))
+			return true;
+		slash = strrchr(p, '/');
+		if (!slash)
+			return false;
+		*slash = '\0';
+	}
+}
+
+/*
+ * rel in r could not be watched (the cap): rescan it on a timer instead.
+ * Its subdirectories are rescanned with it.
+ */
+static void unwatched_add(struct engine *e, struct sync_root *r,
+			  const char *rel)
+{
+	if (!r->unwatched && !(r->unwatched = strmap_new()))
+		return;
+	if (unwatched_covers(r, rel) ||
+	    strmap_put(r->unwatched, rel, NULL, NULL) < 0)
+		return;
+	if (!loop_timer_is_armed(e->unwatched_timer))
+		loop_timer_arm(e->unwatched_timer,
+			       sync_config_rescan_ms(e->sc));
+}
+
 /*
  * Does the directory dfd hold sync state: root's (the agent's user's),
  * private, with a state database of root's in it? No gateway running as
@@ -219,9 +254,15 @@ int engine_scan(struct engine *e, struct sync_root *r, const char *rel_dir,
 		return dfd == -ENOENT ? 0 : dfd;
 	if (is_state_dir(r, dfd, rel_dir))
 		return 0;
-	/* Watch first, then list: nothing created meanwhile is missed. */
-	if (e->watch)
-		(void)watch_add(e->watch, r, dfd, rel_dir);
+	/*
+	 * Watch first, then list: nothing created meanwhile is missed. No
+	 * watch to be had (our cap, or the kernel's): rescanned instead.
+	 */
+	if (e->watch) {
+		int w = watch_add(e->watch, r, dfd, rel_dir);
+		if (w == -EDQUOT || w == -ENOSPC)
+			unwatched_add(e, r, rel_dir);
+	}
 	fd = pathsafe_reopen_dir(dfd);
 	if (fd < 0)
 		return fd;
@@ -287,6 +328,11 @@ void engine_rescan(struct engine *e, struct sync_root *only)
 
 		if (only && only != r)
 			continue;
+		/* The walk finds again whatever cannot be watched. */
+		if (r->unwatched) {
+			strmap_free(r->unwatched);
+			r->unwatched = NULL;
+		}
 		m.seen = strmap_new();
 		if (!m.seen) {
 			log_err("sync: out of memory rescanning %s", r->local);
@@ -301,6 +347,71 @@ void engine_rescan(struct engine *e, struct sync_root *only)
 			(void)state_foreach(r->state, NULL, missing_cb, &m);
 		}
 		strmap_free(m.seen);
+	}
+}
+
+/* ---- directories without a watch ---- */
+
+struct unwatched_scan {
+	struct engine *e;
+	struct sync_root *r;
+	char **rels;
+	size_t n, cap;
+};
+
+static bool unwatched_take_cb(void *ctx, const char *key, void *value)
+{
+	struct unwatched_scan *u = ctx;
+
+	(void)value;
+	if (u->n == u->cap) {
+		size_t nc = u->cap ? u->cap * 2 : 16;
+		char **v = realloc(u->rels, nc * sizeof(*v));
+		if (!v)
+			return false; /* kept: rescanned next time */
+		u->rels = v;
+		u->cap = nc;
+	}
+	if (!(u->rels[u->n] = strdup(key)))
+		return false;
+	u->n++;
+	return true;
+}
+
+/*
+ * Every TENANT_SYNC_RESCAN_INTERVAL while a directory has no watch: scan
+ * those directories (and what is below them) as a rescan does, so changes
+ * and deletions there are found without inotify. A directory that can be
+ * watched again (watches freed) leaves the set by itself.
+ */
+static void unwatched_timer_cb(void *ctx)
+{
+	struct engine *e = ctx;
+
+	for (size_t i = 0; i < e->nroots; i++) {
+		struct sync_root *r = &e->roots[i];
+		struct unwatched_scan u = {.e = e, .r = r};
+		struct missing m = {.e = e, .r = r};
+
+		if (!r->unwatched || !e->up)
+			continue;
+		strmap_foreach(r->unwatched, unwatched_take_cb, &u);
+		m.seen = strmap_new();
+		for (size_t k = 0; k < u.n; k++) {
+			char *prefix = NULL;
+
+			/* An incomplete walk must not look like deletions. */
+			if (m.seen &&
+			    engine_scan(e, r, u.rels[k], m.seen, true) == 0 &&
+			    asprintf(&prefix, "%s/", u.rels[k]) >= 0) {
+				(void)state_foreach(r->state, prefix,
+						    missing_cb, &m);
+				free(prefix);
+			}
+			free(u.rels[k]);
+		}
+		strmap_free(m.seen);
+		free(u.rels);
 	}
 }
 
@@ -569,7 +680,8 @@ int engine_sync_start(struct engine *e, bool watch)
 	if (!e->up)
 		return -errno;
 	if (watch) {
-		e->watch = watch_new(e->loop, e->sc->excludes, &wcbs, e);
+		e->watch = watch_new(e->loop, e->sc->excludes,
+				     sync_config_max_watches(e->sc), &wcbs, e);
 		if (!e->watch)
 			return -errno;
 	}
@@ -725,6 +837,7 @@ static int root_open(struct engine *e, struct sync_root *r, size_t idx,
 
 static void root_close(struct sync_root *r)
 {
+	strmap_free(r->unwatched);
 	state_close(r->state);
 	if (r->tmpfd >= 0) {
 		clean_tmp(r->tmpfd);
@@ -759,9 +872,11 @@ struct engine *engine_new(struct loop *loop, const struct sync_config *sc,
 	e->flush_timer = loop_timer_new(loop, flush_timer_cb, e);
 	e->rescan_timer = loop_timer_new(loop, rescan_cb, e);
 	e->gone_timer = loop_timer_new(loop, gone_timer_cb, e);
+	e->unwatched_timer = loop_timer_new(loop, unwatched_timer_cb, e);
 	e->gone = calloc(sc->npaths ? sc->npaths : 1, sizeof(*e->gone));
 	if (!e->stats_timer || !e->degraded_timer || !e->flush_timer ||
-	    !e->rescan_timer || !e->gone_timer || !e->gone) {
+	    !e->rescan_timer || !e->gone_timer || !e->unwatched_timer ||
+	    !e->gone) {
 		(void)snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
@@ -807,5 +922,6 @@ void engine_free(struct engine *e)
 	loop_timer_free(e->degraded_timer);
 	loop_timer_free(e->flush_timer);
 	loop_timer_free(e->rescan_timer);
+	loop_timer_free(e->unwatched_timer);
 	free(e);
 }

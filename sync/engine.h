@@ -44,6 +44,11 @@ struct sync_root {
 	ino_t state_ino;
 	int tmpfd; /* ROOT/.tenant-init/tmp: downloads, snapshots */
 	struct state *state;
+	/*
+	 * Directories the watch cap left unwatched (rel -> NULL; none below
+	 * another one): rescanned every TENANT_SYNC_RESCAN_INTERVAL.
+	 */
+	struct strmap *unwatched;
 };
 
 struct engine_cbs {
@@ -77,6 +82,7 @@ struct engine {
 	uint64_t flush_deadline_ms;
 	struct loop_timer *flush_timer;
 	struct loop_timer *rescan_timer;
+	struct loop_timer *unwatched_timer;
 	uint64_t restore_t0_ms;
 
 	struct sync_stats stats;

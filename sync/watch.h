@@ -7,8 +7,10 @@
  * watched, as soon as its creation is seen). Events become calls on the
  * engine's behalf: a file changed, a path disappeared, a directory
  * appeared; the queue overflowing (IN_Q_OVERFLOW), or a root itself going
- * away, asks for a full rescan against the sync state. Excluded paths and
- * the .tenant-init state directory produce nothing.
+ * away, asks for a full rescan against the sync state. After an overflow
+ * the queue is not read for a while (1 s, doubling to 30 s while
+ * overflows go on): a rename loop must not keep the agent rescanning. Excluded
+ * paths and the .tenant-init state directory produce nothing.
  */
 #pragma once
 
@@ -31,8 +33,11 @@ struct watch_cbs {
 	void (*overflow)(void *ctx, struct sync_root *r);
 };
 
-/* Returns NULL and sets errno. */
-struct watch *watch_new(struct loop *loop, char *const *excludes,
+/*
+ * At most max directories are watched (TENANT_SYNC_MAX_WATCHES). Returns
+ * NULL and sets errno.
+ */
+struct watch *watch_new(struct loop *loop, char *const *excludes, unsigned max,
 			const struct watch_cbs *cbs, void *ctx);
 
 /* Remove every watch and free. NULL is accepted. */
@@ -40,12 +45,17 @@ void watch_free(struct watch *w);
 
 /*
  * Watch the directory dirfd, which is rel ("" = the root) in r. Adding a
- * directory already watched just refreshes its path. Returns 0 or -errno
- * (-ENOSPC: fs.inotify.max_user_watches reached; logged once).
+ * directory already watched just refreshes its path. Returns 0 or -errno:
+ * -EDQUOT when the cap is reached, -ENOSPC when the kernel's
+ * fs.inotify.max_user_watches is (each logged once).
  */
 int watch_add(struct watch *w, struct sync_root *r, int dirfd, const char *rel);
 
-/* Read and dispatch whatever events are queued now (before a flush). */
+/*
+ * Read and dispatch whatever events are queued now (before a flush). When
+ * reading is paused after an overflow, the queue is dropped instead and
+ * the caller must rescan.
+ */
 void watch_drain(struct watch *w);
 
 /* Number of directories watched. */

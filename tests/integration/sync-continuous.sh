@@ -141,7 +141,7 @@ for i in range(5):
         f.write("x%d" % i)
 PY
 kill -CONT "$agent"
-wait_until 15 grep -q "inotify queue overflowed; rescanning" "$LOG"
+wait_until 15 grep -q "inotify queue overflowed .*; rescanning" "$LOG"
 ok $? "the agent noticed the overflow"
 overflow_done() {
 	for i in 0 1 2 3 4; do visible "after-overflow-$i" "x$i" || return 1; done
