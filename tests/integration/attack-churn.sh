@@ -96,9 +96,11 @@ agent_pid() {
 
 # Watches held by pid's inotify descriptors.
 watches() {
-	local n=0 f
+	local n=0 f c
 	for f in /proc/"$1"/fdinfo/*; do
-		n=$((n + $(grep -c '^inotify wd:' "$f" 2>/dev/null)))
+		# (an fd closed meanwhile has no fdinfo any more)
+		c=$(grep -c '^inotify wd:' "$f" 2>/dev/null)
+		n=$((n + ${c:-0}))
 	done
 	echo "$n"
 }
