@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "init/cleanup.h"
@@ -214,4 +215,97 @@ int policy_chown_tree(const char *dir, uid_t uid, gid_t gid,
 		note_err(&w, errno, "change the owner of");
 	walk_dir(&w, fd, 0);
 	return w.first_err;
+}
+
+/* ---- tenant-init's own directories inside the gateway's ---- */
+
+/* A directory of ours that nobody else may write into. */
+static bool private_dir_is_ours(const struct stat *st)
+{
+	return S_ISDIR(st->st_mode) && st->st_uid == geteuid() &&
+	       !(st->st_mode & 022);
+}
+
+/* Ours (see above), with a regular file of ours named witness. */
+static bool holds_witness(int parentfd, const char *name, const char *witness)
+{
+	_cleanup_close_ int fd = openat(
+	    parentfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	struct stat st, w;
+
+	return fd >= 0 && fstat(fd, &st) == 0 && private_dir_is_ours(&st) &&
+	       fstatat(fd, witness, &w, AT_SYMLINK_NOFOLLOW) == 0 &&
+	       S_ISREG(w.st_mode) && w.st_uid == geteuid();
+}
+
+/* A directory of parentfd that is the real name, renamed; or none. */
+static int find_renamed(int parentfd, const char *name, const char *witness,
+			char *found, size_t cap)
+{
+	char untrusted[NAME_MAX + 1];
+	int fd = fcntl(parentfd, F_DUPFD_CLOEXEC, 3);
+	DIR *d;
+	struct dirent *de;
+	int r = -ENOENT;
+
+	(void)snprintf(untrusted, sizeof(untrusted), "%s.untrusted", name);
+	if (fd < 0)
+		return -errno;
+	/* A dup shares the offset: start from the top, and leave it there. */
+	d = fdopendir(fd);
+	if (!d) {
+		(void)close(fd);
+		return -errno;
+	}
+	rewinddir(d);
+	while ((de = readdir(d))) {
+		if (strcmp(de->d_name, ".") == 0 ||
+		    strcmp(de->d_name, "..") == 0 ||
+		    strcmp(de->d_name, name) == 0 ||
+		    strncmp(de->d_name, untrusted, strlen(untrusted)) == 0 ||
+		    (de->d_type != DT_DIR && de->d_type != DT_UNKNOWN))
+			continue;
+		if (holds_witness(parentfd, de->d_name, witness) &&
+		    (size_t)snprintf(found, cap, "%s", de->d_name) < cap) {
+			r = 0;
+			break;
+		}
+	}
+	rewinddir(d);
+	(void)closedir(d);
+	return r;
+}
+
+int policy_private_dir_claim(int parentfd, const char *where, const char *name,
+			     const char *witness)
+{
+	char aside[NAME_MAX + 1], found[NAME_MAX + 1];
+	struct timespec now;
+	struct stat st;
+
+	if (fstatat(parentfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+		if (private_dir_is_ours(&st))
+			return 0;
+		(void)clock_gettime(CLOCK_REALTIME, &now);
+		(void)snprintf(aside, sizeof(aside), "%s.untrusted-%llx%09ld",
+			       name, (unsigned long long)now.tv_sec,
+			       now.tv_nsec);
+		log_warn("%s/%s is not tenant-init's own (%s); moved to %s",
+			 where, name,
+			 !S_ISDIR(st.st_mode)	  ? "not a directory"
+			 : st.st_uid != geteuid() ? "another owner"
+						  : "writable by others",
+			 aside);
+		if (renameat(parentfd, name, parentfd, aside) < 0)
+			return -errno;
+	} else if (errno != ENOENT) {
+		return -errno;
+	}
+	if (!witness ||
+	    find_renamed(parentfd, name, witness, found, sizeof(found)) < 0)
+		return 0;
+	if (renameat(parentfd, found, parentfd, name) < 0)
+		return -errno;
+	log_warn("%s/%s had been renamed to %s; put back", where, name, found);
+	return 0;
 }

@@ -272,6 +272,27 @@ int policy_loopback_up(void);
 int policy_chown_tree(const char *dir, uid_t uid, gid_t gid,
 		      const char *const *keep);
 
+/*
+ * Make sure the entry name in the directory parentfd (where: its path, for
+ * messages) is a directory of this process's own user that no group or
+ * other may write -- a place the gateway can neither write nor have
+ * planted. The gateway owns the directory around it, so it can rename the
+ * real one away (only within parentfd: moving a directory it does not own
+ * elsewhere needs write access to it) and put a symlink, a file or a
+ * directory of its own under the name:
+ *
+ *  - what is there and is not ours is renamed to "NAME.untrusted-N"
+ *    (kept, never deleted);
+ *  - when the name is then free and witness is not NULL, a directory of
+ *    parentfd that is ours in that sense and holds a regular file of ours
+ *    named witness (the real one, renamed by the gateway) is put back
+ *    under the name.
+ *
+ * Nothing is created. Returns 0 (the name is ours, or absent), or -errno.
+ */
+int policy_private_dir_claim(int parentfd, const char *where, const char *name,
+			     const char *witness);
+
 /* ---- boot.c ---- */
 
 /*

@@ -13,7 +13,9 @@
 #include "init/cleanup.h"
 #include "init/log.h"
 #include "init/loop.h"
+#include "policy/policy.h"
 #include "sync/backend.h"
+#include "sync/bootfiles.h"
 #include "sync/clock.h"
 #include "sync/glob.h"
 #include "sync/pathsafe.h"
@@ -169,13 +171,19 @@ static bool has_state_signature(int dfd)
 /*
  * Put the state directory name (at the top of r, where the gateway
  * renamed it: it cannot move a directory it does not own to another
- * parent) back under a reserved name, which is never synced and which
- * PID 1's chown leaves alone.
+ * parent) back: under its own name when that is free, else under a
+ * reserved one; neither is synced, and PID 1's chown leaves both alone.
  */
 static void reclaim_state_dir(struct sync_root *r, const char *name)
 {
 	char to[NAME_MAX + 1];
 
+	if (renameat2(r->fd, name, r->fd, SYNC_STATE_DIR, RENAME_NOREPLACE) ==
+	    0) {
+		log_warn("sync: sync state was renamed to %s/%s; put back",
+			 r->local, name);
+		return;
+	}
 	(void)snprintf(to, sizeof(to), "%s.moved-%llx", SYNC_STATE_DIR,
 		       (unsigned long long)sync_clock_now_ns());
 	if (renameat(r->fd, name, r->fd, to) < 0)
@@ -210,35 +218,6 @@ static bool is_state_dir(struct sync_root *r, int dfd, const char *rel)
 		log_debug("sync: %s/%s holds sync state: not synced", r->local,
 			  rel);
 	return true;
-}
-
-/* At start: state directories an earlier run's gateway renamed. */
-static void reclaim_state_dirs(struct sync_root *r)
-{
-	int fd = pathsafe_reopen_dir(r->fd);
-	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-	struct dirent *de;
-
-	if (!d) {
-		if (fd >= 0)
-			(void)close(fd);
-		return;
-	}
-	while ((de = readdir(d))) {
-		_cleanup_close_ int dfd = -1;
-
-		if (strcmp(de->d_name, ".") == 0 ||
-		    strcmp(de->d_name, "..") == 0 ||
-		    strncmp(de->d_name, SYNC_STATE_DIR,
-			    strlen(SYNC_STATE_DIR)) == 0 ||
-		    (de->d_type != DT_DIR && de->d_type != DT_UNKNOWN))
-			continue;
-		dfd = openat(r->fd, de->d_name,
-			     O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (dfd >= 0 && has_state_signature(dfd))
-			reclaim_state_dir(r, de->d_name);
-	}
-	(void)closedir(d);
 }
 
 int engine_scan(struct engine *e, struct sync_root *r, const char *rel_dir,
@@ -718,56 +697,36 @@ static void clean_tmp(int tmpfd)
 }
 
 /*
- * Open the agent's private directory name in dfd (creating it 0700). It
- * must be a directory of the agent's own: the gateway owns the data
- * directory around it and could have put a symlink, a file or a directory
- * of its own under that name (or, before this check existed, had been
- * given the real one by the data directory's chown). Whatever is there
- * and is not ours is renamed to "NAME.untrusted-..." (kept: nothing is
- * deleted, and names starting with .tenant-init are never synced) and a
- * fresh directory is made. Returns the fd or -errno.
+ * Open the agent's private directory name in dfd (where: its path),
+ * creating it 0700. policy_private_dir_claim() first sets aside whatever
+ * the gateway put under the name and, given a witness, puts back the real
+ * one if the gateway had renamed it; so a state directory survives such a
+ * rename with its entries. Returns the fd or -errno.
  */
-static int open_private_dir(int dfd, const char *where, const char *name)
+static int open_private_dir(int dfd, const char *where, const char *name,
+			    const char *witness)
 {
-	for (int tries = 0; tries < 3; tries++) {
-		char aside[NAME_MAX + 1];
-		struct stat st;
-		const char *why;
-		int fd;
+	struct stat st;
+	int fd, r;
 
-		if (mkdirat(dfd, name, 0700) < 0 && errno != EEXIST)
-			return -errno;
-		fd = openat(dfd, name,
-			    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (fd < 0 && errno != ELOOP && errno != ENOTDIR)
-			return -errno;
-		if (fd >= 0 && fstat(fd, &st) < 0) {
-			int err = -errno;
-			(void)close(fd);
-			return err;
-		}
-		if (fd >= 0 && st.st_uid == geteuid()) {
-			/* Ours alone, whatever an older version left. */
-			if ((st.st_mode & 07777) != 0700 &&
-			    fchmod(fd, 0700) < 0)
-				log_warn_errno(errno,
-					       "sync: unable to make %s/%s "
-					       "private",
-					       where, name);
-			return fd;
-		}
-		why = fd < 0 ? "not a directory" : "another owner";
-		if (fd >= 0)
-			(void)close(fd);
-		(void)snprintf(aside, sizeof(aside), "%s.untrusted-%llx", name,
-			       (unsigned long long)sync_clock_now_ns());
-		log_warn("sync: %s/%s is not the agent's own (%s): moved to "
-			 "%s; starting with fresh sync state",
-			 where, name, why, aside);
-		if (renameat(dfd, name, dfd, aside) < 0)
-			return -errno;
+	r = policy_private_dir_claim(dfd, where, name, witness);
+	if (r < 0)
+		return r;
+	if (mkdirat(dfd, name, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	/* Replaced between the claim and the open: not now. */
+	if (fstat(fd, &st) < 0 || st.st_uid != geteuid()) {
+		(void)close(fd);
+		return -EPERM;
 	}
-	return -EPERM;
+	/* Ours alone, whatever an older version left. */
+	if ((st.st_mode & 07777) != 0700 && fchmod(fd, 0700) < 0)
+		log_warn_errno(errno, "sync: unable to make %s/%s private",
+			       where, name);
+	return fd;
 }
 
 static int root_open(struct engine *e, struct sync_root *r, size_t idx,
@@ -804,18 +763,24 @@ static int root_open(struct engine *e, struct sync_root *r, size_t idx,
 			       "sync: unable to give %s to the gateway "
 			       "user",
 			       p->local);
-	r->statefd = open_private_dir(r->fd, p->local, SYNC_STATE_DIR);
+	/* Before the restore writes into it: the platform's directory. */
+	rc = policy_private_dir_claim(r->fd, p->local, SYNC_MANAGED_DIR,
+				      BOOTFILES_KEY_LEAF);
+	if (rc < 0)
+		log_warn_errno(rc, "sync: unable to check %s/%s", p->local,
+			       SYNC_MANAGED_DIR);
+	r->statefd =
+	    open_private_dir(r->fd, p->local, SYNC_STATE_DIR, STATE_DB_NAME);
 	rc = r->statefd;
 	if (rc >= 0 && fstat(r->statefd, &st) < 0)
 		rc = -errno;
 	if (rc >= 0) {
 		r->state_dev = st.st_dev;
 		r->state_ino = st.st_ino;
-		r->tmpfd = open_private_dir(r->statefd, SYNC_STATE_DIR, "tmp");
+		r->tmpfd =
+		    open_private_dir(r->statefd, SYNC_STATE_DIR, "tmp", NULL);
 		rc = r->tmpfd;
 	}
-	if (rc >= 0)
-		reclaim_state_dirs(r);
 	if (rc < 0) {
 		(void)snprintf(err, errlen, "unable to open %s/%s: %s",
 			       p->local, SYNC_STATE_DIR, strerror(-rc));
