@@ -3,6 +3,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -29,6 +30,7 @@
 #include "supervisor/probe.h"
 #include "supervisor/sockdiag.h"
 #include "supervisor/status.h"
+#include "sync/bootfiles.h"
 #include "sync/glob.h"
 
 /* How long the last phase waits for killed processes to be reaped. */
@@ -325,6 +327,27 @@ static void health_refresh_cb(void *ctx)
  * environment (*entry, wiped by the caller). The encryption secret is
  * wiped as soon as it has been used: nothing needs it again.
  */
+/*
+ * The platform's directory in the data directory ($OPENCLAW_STATE_DIR/
+ * .tenant, the stored key's) must be tenant-init's: the gateway owns the
+ * data directory and could have replaced it with one of its own (a blob
+ * that never decrypts: exit 78 at every boot). What is not ours is set
+ * aside, and the real one put back if the gateway only renamed it.
+ */
+static void claim_managed_dir(const struct config *cfg)
+{
+	_cleanup_close_ int fd =
+	    open(cfg->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int r = fd < 0 ? -errno
+		       : policy_private_dir_claim(fd, cfg->state_dir,
+						  SYNC_MANAGED_DIR,
+						  BOOTFILES_KEY_LEAF);
+
+	if (r < 0 && r != -ENOENT)
+		log_warn_errno(r, "unable to check %s/%s", cfg->state_dir,
+			       SYNC_MANAGED_DIR);
+}
+
 static int prepare_key(struct pid1 *p, char **entry)
 {
 	struct config *cfg = p->cfg;
@@ -334,6 +357,7 @@ static int prepare_key(struct pid1 *p, char **entry)
 	int r = 0;
 
 	*entry = NULL;
+	claim_managed_dir(cfg);
 	kr = keys_load(cfg, NULL, &key, where, sizeof(where));
 	secret_free(&cfg->encryption_secret);
 	if (kr == KEYS_ERR_BLOB_READ)
@@ -396,6 +420,31 @@ static int prepare_config(struct pid1 *p)
 	}
 	r = occonfig_apply(cfg->state_dir, &op, !cfg->tini_mode, err,
 			   sizeof(err));
+	if (r == -EINVAL || r == -ELOOP || r == -EFBIG) {
+		/*
+		 * Unusable, and (with sync) not the version storage has: the
+		 * restore prefers a good one. Refusing to start would make
+		 * it an outage at every boot that whoever broke the file
+		 * (the gateway owns it) causes at will: keep it aside, write
+		 * a new one from the environment, and say so.
+		 */
+		char aside[64];
+		int r2 =
+		    occonfig_set_aside(cfg->state_dir, aside, sizeof(aside));
+
+		log_err("openclaw.json: %s", err);
+		if (r2 < 0) {
+			log_err_errno(r2, "unable to set openclaw.json aside");
+			return r;
+		}
+		log_err("openclaw.json kept as %s/%s; writing a new one from "
+			"the environment (settings made only in the old file "
+			"are in the copy)",
+			cfg->state_dir, aside);
+		p->st.config_recovered = true;
+		r = occonfig_apply(cfg->state_dir, &op, !cfg->tini_mode, err,
+				   sizeof(err));
+	}
 	if (r < 0)
 		log_err("openclaw.json: %s", err);
 	return r;

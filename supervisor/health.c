@@ -77,6 +77,8 @@ char *health_readyz_render(const struct tenant_status *st, bool *ready)
 		r |= add_str(warnings, "sync-degraded");
 	if (st->sync.deletes_held)
 		r |= add_str(warnings, "sync-deletes-held");
+	if (st->config_recovered)
+		r |= add_str(warnings, "config-recovered");
 	*ready = json_array_size(reasons) == 0 && st->gateway_ready;
 	if (!*ready && json_array_size(reasons) == 0)
 		r |= add_str(reasons, "gateway-starting");

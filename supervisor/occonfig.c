@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -885,6 +886,25 @@ static int fix_existing(int dirfd, const struct occonfig_params *p)
 	if (fd < 0)
 		return -errno;
 	return set_owner_mode(fd, p);
+}
+
+int occonfig_set_aside(const char *state_dir, char *aside, size_t cap)
+{
+	_cleanup_close_ int dirfd =
+	    open(state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	time_t now = time(NULL);
+	struct tm tm;
+
+	if (dirfd < 0)
+		return -errno;
+	if (!gmtime_r(&now, &tm) ||
+	    strftime(aside, cap, OCCONFIG_NAME ".invalid-%Y%m%dT%H%M%SZ",
+		     &tm) == 0)
+		return -ENAMETOOLONG;
+	/* No replacing: an earlier copy set aside this second is kept. */
+	if (renameat2(dirfd, OCCONFIG_NAME, dirfd, aside, RENAME_NOREPLACE) < 0)
+		return -errno;
+	return fsync(dirfd) < 0 ? -errno : 0;
 }
 
 int occonfig_apply(const char *state_dir, const struct occonfig_params *p,

@@ -74,3 +74,11 @@ int occonfig_render(const struct occonfig_params *p, const char *existing,
  */
 int occonfig_apply(const char *state_dir, const struct occonfig_params *p,
 		   bool create_dir, char *err, size_t errlen);
+
+/*
+ * Rename state_dir/openclaw.json (whatever it is: a file, a symlink, a
+ * directory) to "openclaw.json.invalid-YYYYMMDDTHHMMSSZ" in the same
+ * directory, whose name goes to aside (cap >= 48), so that a new one can
+ * be written. Returns 0 or -errno.
+ */
+int occonfig_set_aside(const char *state_dir, char *aside, size_t cap);

@@ -24,8 +24,9 @@ struct sync_stats {
 };
 
 struct tenant_status {
-	bool restoring;	     /* restore not finished yet */
-	bool config_invalid; /* key or config could not be prepared */
+	bool restoring;	       /* restore not finished yet */
+	bool config_invalid;   /* key or config could not be prepared */
+	bool config_recovered; /* openclaw.json was unusable: set aside */
 	bool shutting_down;
 	bool gateway_up;	   /* process exists */
 	bool gateway_ready;	   /* its own /readyz says ready */

@@ -16,6 +16,7 @@
 #include "init/loop.h"
 #include "sync/backend.h"
 #include "sync/backoff.h"
+#include "sync/bootfiles.h"
 #include "sync/clock.h"
 #include "sync/engine.h"
 #include "sync/glob.h"
@@ -215,8 +216,12 @@ static int prepare(struct restore *r, struct job *j,
 	ts[0].tv_nsec = ts[1].tv_nsec = (long)nsec;
 	if (futimens(j->fd, ts) < 0)
 		return -errno;
-	if ((e->uid != (uid_t)-1 || e->gid != (gid_t)-1) &&
-	    fchown(j->fd, e->uid, e->gid) < 0)
+	uid_t uid = e->uid;
+	gid_t gid = e->gid;
+
+	bootfiles_owner(j->rel, &uid, &gid);
+	if ((uid != (uid_t)-1 || gid != (gid_t)-1) &&
+	    fchown(j->fd, uid, gid) < 0)
 		return -errno;
 	(void)snprintf(j->md5, sizeof(j->md5), "%s", obj->md5);
 	(void)snprintf(j->etag, sizeof(j->etag), "%s", obj->etag);
@@ -238,9 +243,11 @@ static int install(struct restore *r, struct job *j)
 	_cleanup_close_ int dfd = -1;
 	struct state_entry se;
 	struct stat st, old;
+	uid_t uid = e->uid;
+	gid_t gid = e->gid;
 
-	dfd =
-	    pathsafe_open_parent(root->fd, j->rel, true, e->uid, e->gid, &leaf);
+	bootfiles_owner(j->rel, &uid, &gid);
+	dfd = pathsafe_open_parent(root->fd, j->rel, true, uid, gid, &leaf);
 	if (dfd == -ELOOP || dfd == -ENOTDIR) {
 		refuse(r, j->key, strlen(j->key),
 		       "its path passes through a symlink or a file");
@@ -530,6 +537,33 @@ static bool fits(struct restore *r, const struct backend_obj *o)
 	return false;
 }
 
+/*
+ * A boot file whose local copy does not count (bootfiles.h): keep it
+ * under another name ("NAME.invalid-N") when it is openclaw.json, where
+ * it could be the user's work; what is not root's in the platform's
+ * directory is the gateway's doing and is simply replaced.
+ */
+static void set_aside(struct restore *r, const char *rel)
+{
+	char to[NAME_MAX + 1];
+
+	if (bootfiles_is_managed(rel)) {
+		log_warn("restore: %s/%s is not root's: replaced by the "
+			 "version in storage",
+			 r->root->local, rel);
+		return;
+	}
+	(void)snprintf(to, sizeof(to), "%s.invalid-%llx", rel,
+		       (unsigned long long)sync_clock_now_ns());
+	if (renameat(r->root->fd, rel, r->root->fd, to) < 0)
+		log_warn_errno(errno, "restore: unable to set %s/%s aside",
+			       r->root->local, rel);
+	else
+		log_warn("restore: %s/%s is not a usable JSON object: kept as "
+			 "%s, the version in storage restored",
+			 r->root->local, rel, to);
+}
+
 static void consider(struct restore *r, const struct backend_obj *o)
 {
 	struct sync_root *root = r->root;
@@ -567,6 +601,11 @@ static void consider(struct restore *r, const struct backend_obj *o)
 		log_warn("restore: out of memory tracking %s", rel);
 
 	err = pathsafe_lstat(root->fd, rel, &st);
+	if (err == 0 && bootfiles_local_unusable(root->fd, rel)) {
+		/* Not the tenant's version: storage's wins (bootfiles.h). */
+		set_aside(r, rel);
+		err = -ENOENT;
+	}
 	if (err == -ELOOP || err == -ENOTDIR) {
 		refuse(r, o->key, o->key_len,
 		       "its path passes through a symlink or a file");

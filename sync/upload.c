@@ -13,6 +13,7 @@
 #include "init/loop.h"
 #include "sync/backend.h"
 #include "sync/backoff.h"
+#include "sync/bootfiles.h"
 #include "sync/engine.h"
 #include "sync/glob.h"
 #include "sync/pathsafe.h"
@@ -556,7 +557,8 @@ struct refusal {
 };
 
 static void note_refused(struct uploader *u, struct item *it,
-			 const struct stat *st, const char *why)
+			 const struct stat *st, const char *verb,
+			 const char *why)
 {
 	struct strmap *m = u->refused[it->root->idx];
 	struct refusal *old = m ? strmap_get(m, it->rel) : NULL;
@@ -570,9 +572,9 @@ static void note_refused(struct uploader *u, struct item *it,
 
 	if (old && memcmp(old, &now, sizeof(now)) == 0)
 		return;
-	log_warn("sync: not uploading %s/%s: %s; the version in storage (if "
-		 "any) is kept",
-		 it->root->local, it->rel, why);
+	log_warn("sync: not %s %s/%s: %s; the version in storage (if any) is "
+		 "kept",
+		 verb, it->root->local, it->rel, why);
 	if (!m && !(m = u->refused[it->root->idx] = strmap_new()))
 		return;
 	r = old ? old : malloc(sizeof(*r));
@@ -717,8 +719,13 @@ static bool start_upload(struct uploader *u, struct item *it)
 	}
 	{
 		char why[160];
-		if (too_big(u->e->sc, it->fd, &it->st1, why, sizeof(why))) {
-			note_refused(u, it, &it->st1, why);
+		const char *boot =
+		    bootfiles_upload_refusal(it->rel, it->fd, &it->st1);
+
+		if (boot ||
+		    too_big(u->e->sc, it->fd, &it->st1, why, sizeof(why))) {
+			note_refused(u, it, &it->st1, "uploading",
+				     boot ? boot : why);
 			item_drop(u, it);
 			return false;
 		}
@@ -846,6 +853,18 @@ static bool evaluate(struct uploader *u, struct item *it)
 	if (err == 0 || err == -ENOENT || err == -ELOOP || err == -ENOTDIR) {
 		/* Gone (or no longer a regular file). */
 		if (!tracked) {
+			item_drop(u, it);
+			return false;
+		}
+		if (bootfiles_keeps_deletion(it->rel)) {
+			/*
+			 * A boot file: storage keeps the last good version
+			 * (sync/bootfiles.h); its entry stays, so the next
+			 * restore brings it back.
+			 */
+			static const struct stat gone;
+			note_refused(u, it, &gone, "deleting",
+				     "a file tenant-init reads at boot");
 			item_drop(u, it);
 			return false;
 		}

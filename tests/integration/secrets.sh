@@ -266,14 +266,18 @@ is "$?" 0 "tini mode without a data directory runs"
 [ ! -e "$TI_TMP/absent" ]
 ok $? "and creates nothing"
 
-# A malformed openclaw.json: refused, untouched.
+# A malformed openclaw.json: kept aside byte for byte, a new one written
+# (refusing to start would make it an outage at every boot).
 printf '{"gateway": {"mode": "local",}}\n' >"$fresh/openclaw.json"
 cp "$fresh/openclaw.json" "$TI_TMP/malformed.copy"
 env -i PATH=/usr/bin:/bin OPENCLAW_STATE_DIR="$fresh" \
 	TENANT_GATEWAY_CMD=/bin/true "$TI_BIN" >/dev/null 2>"$logs/malformed"
-is "$?" 78 "malformed openclaw.json: exit 78"
-cmp -s "$fresh/openclaw.json" "$TI_TMP/malformed.copy"
-ok $? "malformed openclaw.json left untouched"
+is "$?" 0 "malformed openclaw.json: the tenant still starts"
+aside=$(ls "$fresh"/openclaw.json.invalid-* 2>/dev/null | head -1)
+cmp -s "$aside" "$TI_TMP/malformed.copy"
+ok $? "malformed openclaw.json kept aside, untouched ($aside)"
+python3 -c 'import json,sys; json.load(open(sys.argv[1]))' "$fresh/openclaw.json"
+ok $? "a new openclaw.json was written"
 grep -q 'openclaw.json:1:' "$logs/malformed"
 ok $? "the message gives line and column"
 

@@ -710,6 +710,32 @@ static void test_apply(void)
 	ok(b && strcmp(b, "previous-bak") == 0, ".bak untouched too");
 	free(a);
 	free(b);
+	{
+		/* PID 1's recovery: set aside, then write afresh. */
+		char aside[64], copy[128];
+		is_int(occonfig_set_aside(tmp, aside, sizeof(aside)), 0,
+		       "set aside");
+		ok(strncmp(aside, "openclaw.json.invalid-", 22) == 0,
+		   "named openclaw.json.invalid-TIME (%s)", aside);
+		a = slurp(aside);
+		ok(a && strcmp(a, "{ \"gateway\": ") == 0,
+		   "the malformed file is kept, byte for byte");
+		free(a);
+		rc = occonfig_apply(tmp, &p, false, err, sizeof(err));
+		is_int(rc, 0, "and a new one written");
+		(void)snprintf(copy, sizeof(copy), "%s/%s", tmp, aside);
+		(void)unlink(copy);
+		(void)snprintf(copy, sizeof(copy), "%s/openclaw.json", tmp);
+		(void)unlink(copy);
+		ok(mkdir(copy, 0700) == 0, "a directory named openclaw.json");
+		rc = occonfig_apply(tmp, &p, false, err, sizeof(err));
+		is_int(rc, -EINVAL, "a directory is refused");
+		ok(occonfig_set_aside(tmp, aside, sizeof(aside)) == 0 &&
+		       occonfig_apply(tmp, &p, false, err, sizeof(err)) == 0,
+		   "and set aside as well");
+		(void)snprintf(copy, sizeof(copy), "%s/%s", tmp, aside);
+		(void)rmdir(copy);
+	}
 
 	/* symlink and FIFO refused */
 	(void)snprintf(path, sizeof(path), "%s/openclaw.json", tmp);
