@@ -12,9 +12,28 @@
  * A small walker over expat: it keeps the path of element names (up to
  * WALK_DEPTH deep, by local name without namespace) and the text of the
  * innermost element, and reports each element's end.
+ *
+ * XML 1.0 forbids the C0 controls other than tab, newline and carriage
+ * return anywhere in a document, even as a character reference. S3 asked
+ * for encoding-type=url never sends one, but a server that ignores the
+ * parameter sends keys raw, and one key holding such a byte would make
+ * the whole page unreadable: the restore would retry that listing
+ * forever. So before expat sees a chunk, each forbidden byte b is replaced
+ * by the private-use character U+E000 + b (3 bytes), and its position in
+ * the stream given to expat is queued. When expat reports text, the
+ * characters found at queued positions are turned back into their byte:
+ * the text holds the server's bytes (and the key is refused later as a
+ * control character). Matching positions, not values, means that a
+ * private-use character the server really sent, raw or as a reference, is
+ * never mistaken for a substitute. Elsewhere (a tag name, between
+ * attributes, before the root) the substitute is not allowed either, so
+ * such a document stays malformed. A chunk without a forbidden byte goes
+ * to expat unchanged. DEL (0x7f) and the C1 controls are legal XML and
+ * pass as they are.
  */
 #define WALK_DEPTH   6
 #define NAME_MAX_LEN 48
+#define SUBST_BUF    3072 /* substituted bytes handed to expat at once */
 
 struct walk {
 	XML_Parser xp;
@@ -25,7 +44,71 @@ struct walk {
 	bool bad;
 	void (*end)(struct walk *w, void *ctx);
 	void *ctx;
+	uint64_t fed; /* bytes given to expat since the document began */
+	/*
+	 * Positions (in what expat was given) of substitutes not yet passed
+	 * by the parse, ascending, from subst[subst_head] to subst[subst_n].
+	 */
+	uint64_t *subst;
+	size_t subst_head, subst_n, subst_cap;
+	unsigned char sbuf[SUBST_BUF];
 };
+
+static bool xml_forbidden(unsigned char c)
+{
+	return c < 0x20 && c != '\t' && c != '\n' && c != '\r';
+}
+
+static bool is_subst(const XML_Char *s)
+{
+	return (unsigned char)s[0] == 0xee && (unsigned char)s[1] == 0x80 &&
+	       ((unsigned char)s[2] & 0xe0) == 0x80;
+}
+
+static int subst_push(struct walk *w, uint64_t pos)
+{
+	if (w->subst_n == w->subst_cap && w->subst_head > 0) {
+		memmove(w->subst, w->subst + w->subst_head,
+			(w->subst_n - w->subst_head) * sizeof(*w->subst));
+		w->subst_n -= w->subst_head;
+		w->subst_head = 0;
+	}
+	if (w->subst_n == w->subst_cap) {
+		size_t nc = w->subst_cap ? w->subst_cap * 2 : 64;
+		uint64_t *ns = realloc(w->subst, nc * sizeof(*ns));
+
+		if (!ns)
+			return -ENOMEM;
+		w->subst = ns;
+		w->subst_cap = nc;
+	}
+	w->subst[w->subst_n++] = pos;
+	return 0;
+}
+
+/* Forget the substitutes before pos: expat is past them for good. */
+static void subst_trim(struct walk *w, XML_Index pos)
+{
+	if (pos < 0)
+		return;
+	while (w->subst_head < w->subst_n &&
+	       w->subst[w->subst_head] < (uint64_t)pos)
+		w->subst_head++;
+	if (w->subst_head == w->subst_n)
+		w->subst_head = w->subst_n = 0;
+}
+
+static bool text_add(struct walk *w, const XML_Char *s, size_t len)
+{
+	if (w->text_len + len > S3_XML_TEXT_MAX) {
+		w->bad = true;
+		XML_StopParser(w->xp, XML_FALSE);
+		return false;
+	}
+	memcpy(w->text + w->text_len, s, len);
+	w->text_len += len;
+	return true;
+}
 
 static const char *local_name(const XML_Char *name)
 {
@@ -60,17 +143,53 @@ static void XMLCALL end_el(void *ud, const XML_Char *name)
 	w->text_len = 0;
 }
 
+/*
+ * Text, as expat reports it: a run of literal characters, one reference,
+ * or one newline. Only a literal run can hold a substitute, and for UTF-8
+ * input expat hands it over as the bytes it was given, starting at the
+ * event's byte index: a queued position inside [at, at + len) is a
+ * substitute at offset position - at. (A reference's len is below its own
+ * length in the input, which is all ASCII, so no position falls in it.)
+ */
 static void XMLCALL char_data(void *ud, const XML_Char *s, int len)
 {
 	struct walk *w = ud;
+	size_t n = (size_t)len, i = 0;
+	XML_Index at = 0;
 
-	if (w->text_len + (size_t)len > S3_XML_TEXT_MAX) {
-		w->bad = true;
-		XML_StopParser(w->xp, XML_FALSE);
-		return;
+	if (w->subst_head < w->subst_n) {
+		at = XML_GetCurrentByteIndex(w->xp);
+		if (at < 0) {
+			w->bad = true;
+			XML_StopParser(w->xp, XML_FALSE);
+			return;
+		}
+		subst_trim(w, at);
 	}
-	memcpy(w->text + w->text_len, s, (size_t)len);
-	w->text_len += (size_t)len;
+	while (i < n) {
+		size_t end = n;
+		char orig;
+
+		if (w->subst_head < w->subst_n &&
+		    w->subst[w->subst_head] < (uint64_t)at + n)
+			end = (size_t)(w->subst[w->subst_head] - (uint64_t)at);
+		if (!text_add(w, s + i, end - i))
+			return;
+		if (end == n)
+			break;
+		if (n - end < 3 || !is_subst(s + end)) {
+			/* Not what we put there: expat did not behave as
+			 * assumed above; trust nothing of this document. */
+			w->bad = true;
+			XML_StopParser(w->xp, XML_FALSE);
+			return;
+		}
+		orig = (char)((unsigned char)s[end + 2] & 0x1f);
+		if (!text_add(w, &orig, 1))
+			return;
+		w->subst_head++;
+		i = end + 3;
+	}
 }
 
 /* S3 documents have no DTD; one is refused outright (entity games). */
@@ -97,6 +216,8 @@ static int walk_init(struct walk *w, void (*end)(struct walk *, void *),
 	w->bad = false;
 	w->end = end;
 	w->ctx = ctx;
+	w->fed = 0;
+	w->subst_head = w->subst_n = 0;
 	if (!w->xp) {
 		w->xp = XML_ParserCreate("UTF-8");
 		if (!w->xp)
@@ -111,7 +232,17 @@ static int walk_init(struct walk *w, void (*end)(struct walk *, void *),
 	return 0;
 }
 
-static int walk_feed(struct walk *w, const char *buf, size_t len, bool final)
+static void walk_fini(struct walk *w)
+{
+	if (w->xp)
+		XML_ParserFree(w->xp);
+	w->xp = NULL;
+	free(w->subst);
+	w->subst = NULL;
+	w->subst_head = w->subst_n = w->subst_cap = 0;
+}
+
+static int walk_parse(struct walk *w, const char *buf, size_t len, bool final)
 {
 	while (len > 0 || final) {
 		int n = len > (1u << 30) ? (1 << 30) : (int)len;
@@ -120,10 +251,52 @@ static int walk_feed(struct walk *w, const char *buf, size_t len, bool final)
 			XML_STATUS_OK ||
 		    w->bad)
 			return -EBADMSG;
+		w->fed += (uint64_t)n;
+		/*
+		 * Outside a handler the index is just past the last token
+		 * expat consumed: substitutes before it were in markup (a
+		 * comment, an attribute) and will never be reported as text.
+		 * What stays queued is in expat's unparsed tail.
+		 */
+		if (w->subst_head < w->subst_n)
+			subst_trim(w, XML_GetCurrentByteIndex(w->xp));
 		buf += n;
 		len -= (size_t)n;
 		if (len == 0)
 			break;
+	}
+	return 0;
+}
+
+/* Returns 0, -EBADMSG or -ENOMEM. */
+static int walk_feed(struct walk *w, const char *buf, size_t len, bool final)
+{
+	const unsigned char *u = (const unsigned char *)buf;
+	size_t i = 0;
+
+	while (i < len && !xml_forbidden(u[i]))
+		i++;
+	if (i == len)
+		return walk_parse(w, buf, len, final);
+	i = 0;
+	while (i < len) {
+		size_t o = 0;
+		int r;
+
+		for (; i < len && o + 3 <= sizeof(w->sbuf); i++) {
+			if (!xml_forbidden(u[i])) {
+				w->sbuf[o++] = u[i];
+				continue;
+			}
+			if (subst_push(w, w->fed + o) < 0)
+				return -ENOMEM;
+			w->sbuf[o++] = 0xee;
+			w->sbuf[o++] = 0x80;
+			w->sbuf[o++] = (unsigned char)(0x80 | u[i]);
+		}
+		r = walk_parse(w, (const char *)w->sbuf, o, final && i == len);
+		if (r < 0)
+			return r;
 	}
 	return 0;
 }
@@ -266,10 +439,13 @@ struct s3_list_parser *s3_list_parser_new(void)
 
 int s3_list_parser_feed(struct s3_list_parser *p, const char *buf, size_t len)
 {
+	int r;
+
 	if (p->err)
 		return p->err;
-	if (walk_feed(&p->w, buf, len, false) < 0)
-		p->err = -EBADMSG;
+	r = walk_feed(&p->w, buf, len, false);
+	if (r < 0)
+		p->err = r;
 	return p->err;
 }
 
@@ -277,8 +453,8 @@ int s3_list_parser_finish(struct s3_list_parser *p, struct s3_list_page *page)
 {
 	int r = p->err;
 
-	if (r == 0 && walk_feed(&p->w, "", 0, true) < 0)
-		r = -EBADMSG;
+	if (r == 0)
+		r = walk_feed(&p->w, "", 0, true);
 	if (r == 0 && p->truncated && !p->token)
 		r = -EBADMSG; /* would loop over the first page forever */
 	if (r == 0 && p->url_encoded) {
@@ -317,8 +493,7 @@ void s3_list_parser_free(struct s3_list_parser *p)
 	if (!p)
 		return;
 	list_reset(p);
-	if (p->w.xp)
-		XML_ParserFree(p->w.xp);
+	walk_fini(&p->w);
 	free(p);
 }
 
@@ -363,8 +538,7 @@ int s3_xml_find(const char *doc, size_t len, const char *name, char *out,
 	r = walk_init(w, find_end, &f);
 	if (r == 0)
 		r = walk_feed(w, doc, len, true);
-	if (w->xp)
-		XML_ParserFree(w->xp);
+	walk_fini(w);
 	free(w);
 	if (r < 0)
 		return r;
@@ -390,8 +564,7 @@ bool s3_xml_root_is(const char *doc, size_t len, const char *name)
 	if (walk_init(w, root_end, root) == 0 &&
 	    walk_feed(w, doc, len, true) == 0)
 		is = strcmp(root, name) == 0;
-	if (w->xp)
-		XML_ParserFree(w->xp);
+	walk_fini(w);
 	free(w);
 	return is;
 }
@@ -439,8 +612,8 @@ int s3_xml_delete_errors(const char *doc, size_t len,
 		if (r == 0)
 			r = d->n;
 	}
-	if (w && w->xp)
-		XML_ParserFree(w->xp);
+	if (w)
+		walk_fini(w);
 	free(w);
 	free(d);
 	return r;

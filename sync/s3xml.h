@@ -5,7 +5,11 @@
  * documents, and the small answers of multipart uploads and DeleteObjects.
  * Element text is bounded (S3_XML_TEXT_MAX); a document that breaks a
  * bound or is not well-formed is an error, never a crash or an unbounded
- * allocation.
+ * allocation. One exception to XML: a C0 control byte that XML 1.0 forbids
+ * (all but tab, newline and carriage return), sent raw in element text by
+ * a server that ignores encoding-type=url, is taken as that byte, so one
+ * such key does not make a whole listing unreadable. It reaches the caller
+ * unchanged, for the path check to refuse.
  */
 #pragma once
 
@@ -15,7 +19,10 @@
 
 #define S3_XML_TEXT_MAX 8192
 
-/* One object of a listing. key may hold any byte (even NUL): use key_len. */
+/*
+ * One object of a listing. key may hold any byte (even NUL, from %00 or
+ * sent raw): use key_len.
+ */
 struct s3_list_item {
 	char *key;
 	size_t key_len;
@@ -36,7 +43,11 @@ struct s3_list_parser;
 /* Returns NULL and sets errno. */
 struct s3_list_parser *s3_list_parser_new(void);
 
-/* Feed the next chunk of the page's document. Returns 0 or -EBADMSG. */
+/*
+ * Feed the next chunk of the page's document (split anywhere). Returns 0,
+ * -EBADMSG or -ENOMEM; after an error the parser stays failed until
+ * s3_list_parser_finish().
+ */
 int s3_list_parser_feed(struct s3_list_parser *p, const char *buf, size_t len);
 
 /*

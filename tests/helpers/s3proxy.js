@@ -28,6 +28,14 @@
 //                                        to listings (keys URL-encoded) and
 //                                        served by the proxy itself
 //                       DIR/chaos.json   rate-based faults, see "Chaos" below
+//                       DIR/raw-listing.json  {"inject":[NAME...]}: listings
+//                                        ignore encoding-type=url, as some
+//                                        S3-compatibles do: keys raw (only
+//                                        & < > " ' escaped), no EncodingType;
+//                                        the first page also lists an object
+//                                        PREFIX+NAME for each NAME (control
+//                                        characters and all), served by the
+//                                        proxy itself
 //   --fault-log FILE  one line per injected fault (default DIR/chaos.log):
 //                     KIND VARIANT METHOD UNIX-MS CLIENT-PORT KEY?QUERY
 //   --clock-offset S  the proxy's clock runs S seconds ahead (Date header
@@ -346,27 +354,61 @@ function injected() {
   }
 }
 
-// Add the injected objects to a ListObjectsV2 page and URL-encode every key
-// (encoding-type=url), as S3 does when asked: the only way a listing can
-// carry keys with control characters.
-function rewriteListing(xml, prefix, objs) {
-  xml = xml.replace(/<Key>([^<]*)<\/Key>/g, (all, k) => {
-    const raw = k.replace(/&lt;/g, '<').replace(/&gt;/g, '>')
-      .replace(/&quot;/g, '"').replace(/&apos;/g, "'").replace(/&amp;/g, '&');
-    return `<Key>${uriEncode(raw, true)}</Key>`;
-  });
-  if (!/<IsTruncated>true<\/IsTruncated>/.test(xml)) {
-    const add = objs.filter(o => o.key.startsWith(prefix)).map(o => {
-      const body = Buffer.from(o.body || '');
-      const etag = crypto.createHash('md5').update(body).digest('hex');
-      return `<Contents><Key>${uriEncode(o.key, true)}</Key>` +
-        `<LastModified>${new Date(now()).toISOString()}</LastModified>` +
-        `<ETag>&quot;${etag}&quot;</ETag><Size>${body.length}</Size>` +
-        '<StorageClass>STANDARD</StorageClass></Contents>';
-    }).join('');
-    xml = xml.replace('</ListBucketResult>', add + '</ListBucketResult>');
+function rawListingConfig() {
+  const s = readCtl('raw-listing.json');
+  if (s === null) return null;
+  try {
+    const c = JSON.parse(s);
+    return { inject: Array.isArray(c.inject) ? c.inject.map(String) : [] };
+  } catch (e) {
+    return { inject: [] }; // being rewritten: raw keys, nothing added
   }
-  if (!/<EncodingType>/.test(xml))
+}
+
+// Objects a raw listing added (key -> body), answered by the proxy.
+const rawObjects = new Map();
+
+function contentsXml(keyText, key, body) {
+  const etag = crypto.createHash('md5').update(body).digest('hex');
+  return `<Contents><Key>${keyText(key)}</Key>` +
+    `<LastModified>${new Date(now()).toISOString()}</LastModified>` +
+    `<ETag>&quot;${etag}&quot;</ETag><Size>${body.length}</Size>` +
+    '<StorageClass>STANDARD</StorageClass></Contents>';
+}
+
+// Rewrite a ListObjectsV2 page. By default every key is URL-encoded
+// (encoding-type=url), as S3 does when asked -- the only way a listing can
+// carry keys with control characters -- and the injected objects are added
+// to the last page. With raw (DIR/raw-listing.json) the page is what a
+// server that ignores encoding-type=url sends: keys raw, XML-escaped only
+// where XML needs it, so a control character goes out as the bare byte
+// (which XML 1.0 does not allow), no EncodingType element; and the first
+// page (first) lists raw.inject as well.
+function rewriteListing(xml, prefix, objs, raw, first) {
+  const encoded = /<EncodingType>url<\/EncodingType>/.test(xml);
+  const keyText = raw ? k => xmlEscape(k) : k => uriEncode(k, true);
+  xml = xml.replace(/<Key>([^<]*)<\/Key>/g, (all, k) => {
+    let key = k.replace(/&lt;/g, '<').replace(/&gt;/g, '>')
+      .replace(/&quot;/g, '"').replace(/&apos;/g, "'").replace(/&amp;/g, '&');
+    if (encoded) key = decodeURIComponent(key.replace(/\+/g, ' '));
+    return `<Key>${keyText(key)}</Key>`;
+  });
+  let add = '';
+  if (!/<IsTruncated>true<\/IsTruncated>/.test(xml))
+    add += objs.filter(o => o.key.startsWith(prefix))
+      .map(o => contentsXml(keyText, o.key, Buffer.from(o.body || ''))).join('');
+  if (raw && first) {
+    for (const name of raw.inject) {
+      const key = prefix + name;
+      const body = Buffer.from(`raw-listing object ${JSON.stringify(name)}\n`);
+      rawObjects.set(key, body);
+      add += contentsXml(keyText, key, body);
+    }
+  }
+  xml = xml.replace('</ListBucketResult>', add + '</ListBucketResult>');
+  if (raw)
+    xml = xml.replace(/<EncodingType>[^<]*<\/EncodingType>/g, '');
+  else if (!encoded)
     xml = xml.replace(/(<ListBucketResult[^>]*>)/, '$1<EncodingType>url</EncodingType>');
   return xml;
 }
@@ -533,7 +575,8 @@ function forward(req, res, body, key, opts2) {
         if (opts2.listing) {
           let xml = out.toString('utf8');
           if (ures.statusCode === 200)
-            xml = rewriteListing(xml, opts2.prefix, opts2.objs);
+            xml = rewriteListing(xml, opts2.prefix, opts2.objs, opts2.raw,
+              opts2.first);
           out = Buffer.from(xml);
         }
         if (req.method !== 'HEAD' && ures.statusCode !== 204 &&
@@ -627,12 +670,17 @@ function handle(req, res, body, fault) {
     fs.writeFileSync(path.join(opts.dump, n), body);
   }
   const objs = injected();
-  if (objs.length && req.method === 'GET') {
-    if (!key && params.get('list-type') === '2') {
-      forward(req, res, body, key, { listing: true, prefix: params.get('prefix') || '', objs, fault });
+  const raw = rawListingConfig();
+  if ((objs.length || raw || rawObjects.size) && req.method === 'GET') {
+    if ((objs.length || raw) && !key && params.get('list-type') === '2') {
+      forward(req, res, body, key, {
+        listing: true, prefix: params.get('prefix') || '', objs, fault,
+        raw, first: !params.has('continuation-token'),
+      });
       return;
     }
-    const o = objs.find(x => x.key === key);
+    const o = objs.find(x => x.key === key) ||
+      (rawObjects.has(key) ? { body: rawObjects.get(key) } : null);
     if (o) {
       const b = Buffer.from(o.body || '');
       res.writeHead(200, {

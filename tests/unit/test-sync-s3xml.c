@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sync/pathsafe.h"
 #include "tests/tap.h"
 
 static const char page1[] =
@@ -31,6 +32,252 @@ static const char page2_raw[] =
     "<ListBucketResult><IsTruncated>false</IsTruncated>"
     "<Contents><Key>a b+c&amp;d</Key><Size>5</Size></Contents>"
     "</ListBucketResult>";
+
+/*
+ * A server that ignores encoding-type=url: keys raw, no EncodingType, one
+ * with a raw 0x01, one with raw 0x1f and one with a raw NUL among ordinary
+ * ones (and a tab and a newline, which XML allows).
+ */
+static const char raw_page[] =
+    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+    "<ListBucketResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
+    "<Name>b</Name><Prefix>p/</Prefix><IsTruncated>false</IsTruncated>\r\n"
+    "<Contents><Key>p/a b+c%41.txt</Key><Size>1</Size>"
+    "<ETag>&quot;0cc175b9c0f1b6a831c399e269772661&quot;</ETag></Contents>"
+    "<Contents><Key>p/bad\x01"
+    "name</Key><Size>2</Size><ETag>\"x\"</ETag></Contents>"
+    "<Contents><Key>p/\xc3\xbc/t&amp;t</Key><Size>3</Size></Contents>"
+    "<Contents><Key>p/unit\x1f"
+    "sep\x1f</Key><Size>4</Size></Contents>"
+    "<Contents><Key>p/tab\tnl\nend</Key><Size>5</Size></Contents>"
+    "<Contents><Key>p/nul\0byte</Key></Contents>"
+    "<Contents><Key>p/z</Key><Size>6</Size></Contents>"
+    "</ListBucketResult>";
+
+struct want_key {
+	const char *key;
+	size_t len;
+};
+
+/* clang-format off */
+#define WK(s) {s, sizeof(s) - 1}
+/* clang-format on */
+
+static const struct want_key raw_keys[] = {
+    WK("p/a b+c%41.txt"),
+    WK("p/bad\x01name"),
+    WK("p/\xc3\xbc/t&t"),
+    WK("p/unit\x1fsep\x1f"),
+    WK("p/tab\tnl\nend"),
+    WK("p/nul\0byte"),
+    WK("p/z"),
+};
+
+/* Parse doc fed in chunks of chunk bytes (the whole document with 0). */
+static int parse_chunked(struct s3_list_parser *p, const char *doc, size_t len,
+			 size_t chunk, struct s3_list_page *page)
+{
+	int r = 0;
+
+	if (chunk == 0)
+		chunk = len;
+	memset(page, 0, sizeof(*page));
+	for (size_t i = 0; i < len && r == 0; i += chunk)
+		r = s3_list_parser_feed(p, doc + i,
+					len - i < chunk ? len - i : chunk);
+	if (r < 0) {
+		(void)s3_list_parser_finish(p, page);
+		s3_list_page_fini(page);
+		return r;
+	}
+	return s3_list_parser_finish(p, page);
+}
+
+/* 0 when page holds exactly the keys want, else 1 + the first mismatch. */
+static size_t keys_differ(const struct s3_list_page *page,
+			  const struct want_key *want, size_t n)
+{
+	if (page->n != n)
+		return n + 1;
+	for (size_t i = 0; i < n; i++)
+		if (page->items[i].key_len != want[i].len ||
+		    memcmp(page->items[i].key, want[i].key, want[i].len) != 0)
+			return i + 1;
+	return 0;
+}
+
+/*
+ * Every chunk size from 1 to the whole document: returns the first size
+ * at which the page fails or differs from want, or 0.
+ */
+static size_t every_chunk(struct s3_list_parser *p, const char *doc, size_t len,
+			  const struct want_key *want, size_t n)
+{
+	for (size_t c = 1; c <= len; c++) {
+		struct s3_list_page page;
+		int r = parse_chunked(p, doc, len, c, &page);
+		size_t d = r == 0 ? keys_differ(&page, want, n) : 0;
+
+		if (r < 0 || d)
+			diag("chunk %zu: r=%d, key %zu differs", c, r, d);
+		s3_list_page_fini(&page);
+		if (r < 0 || d)
+			return c;
+	}
+	return 0;
+}
+
+static void control_bytes(void)
+{
+	struct s3_list_parser *p = s3_list_parser_new();
+	struct s3_list_page page;
+	const size_t nraw = sizeof(raw_keys) / sizeof(*raw_keys);
+
+	is_int(every_chunk(p, raw_page, sizeof(raw_page) - 1, raw_keys, nraw),
+	       0,
+	       "raw keys with control bytes: every chunk size 1..%zu gives "
+	       "the server's bytes, ordinary keys unchanged",
+	       sizeof(raw_page) - 1);
+	is_int(parse_chunked(p, raw_page, sizeof(raw_page) - 1, 0, &page), 0,
+	       "the raw page parses");
+	if (page.n != nraw) {
+		ok(false, "the raw page has %zu keys", nraw);
+		s3_list_page_fini(&page);
+		s3_list_parser_free(p);
+		return;
+	}
+	ok(page.items[1].size == 2 && strcmp(page.items[1].etag, "x") == 0 &&
+	       page.items[3].size == 4 && page.items[6].size == 6,
+	   "the fields around a control byte are read as usual");
+	is_str(pathsafe_check(page.items[1].key + 2, page.items[1].key_len - 2),
+	       "control character", "pathsafe refuses the 0x01 key");
+	is_str(pathsafe_check(page.items[3].key + 2, page.items[3].key_len - 2),
+	       "control character", "pathsafe refuses the 0x1f key");
+	is_str(pathsafe_check(page.items[5].key + 2, page.items[5].key_len - 2),
+	       "NUL character", "pathsafe refuses the NUL key");
+	ok(pathsafe_check(page.items[0].key + 2, page.items[0].key_len - 2) ==
+		   NULL &&
+	       pathsafe_check(page.items[2].key + 2,
+			      page.items[2].key_len - 2) == NULL,
+	   "... and accepts the ordinary ones");
+	s3_list_page_fini(&page);
+
+	{
+		/* Claims url encoding, yet sends one key raw. */
+		static const char doc[] =
+		    "<ListBucketResult><EncodingType>url</EncodingType>"
+		    "<Contents><Key>p/a%20b</Key></Contents>"
+		    "<Contents><Key>p/c\x02"
+		    "d</Key></Contents></ListBucketResult>";
+		static const struct want_key want[] = {WK("p/a b"), WK("p/c\x02"
+								       "d")};
+		is_int(every_chunk(p, doc, sizeof(doc) - 1, want, 2), 0,
+		       "with EncodingType url: keys decoded, the raw control "
+		       "byte kept");
+	}
+	{
+		/* Private-use characters a server really sent, raw and as
+		 * references, in a clean page and beside substitutes. */
+		static const char clean[] =
+		    "<ListBucketResult><Contents><Key>p/\xee\x80\x81"
+		    "pua</Key></Contents>"
+		    "<Contents><Key>p/&#xE01F;&#57344;</Key></Contents>"
+		    "</ListBucketResult>";
+		static const struct want_key want_clean[] = {
+		    WK("p/\xee\x80\x81pua"), WK("p/\xee\x80\x9f\xee\x80\x80")};
+		static const char mixed[] =
+		    "<ListBucketResult><Contents><Key>p/\xee\x80\x81"
+		    "\x01&#xe002;\x02\xee\x80\x82</Key></Contents>"
+		    "<Contents><Key>p/\xee\x80\x81pua</Key></Contents>"
+		    "</ListBucketResult>";
+		static const struct want_key want_mixed[] = {
+		    WK("p/\xee\x80\x81\x01\xee\x80\x82\x02\xee\x80\x82"),
+		    WK("p/\xee\x80\x81pua")};
+		is_int(every_chunk(p, clean, sizeof(clean) - 1, want_clean, 2),
+		       0, "a clean page with private-use keys is unchanged");
+		is_int(every_chunk(p, mixed, sizeof(mixed) - 1, want_mixed, 2),
+		       0,
+		       "beside substitutes, private-use characters sent by "
+		       "the server are kept");
+	}
+	{
+		/* Not element text: the byte is still not allowed there. */
+		static const char *const bad[] = {
+		    "<ListBucketResult><Contents><Ke\x01y>a</Ke\x01y>"
+		    "</Contents></ListBucketResult>",
+		    "\x01<ListBucketResult></ListBucketResult>",
+		    "<ListBucketResult \x01></ListBucketResult>",
+		    "<ListBucketResult><Contents><Key>a&#x1;</Key></Contents>"
+		    "</ListBucketResult>",
+		};
+		bool all = true;
+
+		for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++)
+			if (parse_chunked(p, bad[i], strlen(bad[i]), 3,
+					  &page) != -EBADMSG) {
+				diag("document %zu parsed", i);
+				all = false;
+				s3_list_page_fini(&page);
+			}
+		ok(all, "a control byte in a name, before the root, between "
+			"attributes or as a reference is still malformed");
+	}
+	{
+		/* In CDATA and around comments and attributes. */
+		static const char doc[] =
+		    "<ListBucketResult><Contents a=\"\x03\"><!-- \x04 -->"
+		    "<Key>p/<![CDATA[c\x05<d]]>e<!--\x06-->f\x07</Key>"
+		    "</Contents></ListBucketResult>";
+		static const struct want_key want[] = {WK("p/c\x05<def\x07")};
+		is_int(every_chunk(p, doc, sizeof(doc) - 1, want, 1), 0,
+		       "CDATA, comments and attributes around control bytes");
+	}
+	{
+		/* The bound counts the server's bytes, not the substitutes. */
+		size_t n = S3_XML_TEXT_MAX;
+		char *doc = malloc(n + 128);
+		size_t len;
+
+		strcpy(doc, "<ListBucketResult><Contents><Key>");
+		len = strlen(doc);
+		memset(doc + len, '\x01', n);
+		strcpy(doc + len + n, "</Key></Contents></ListBucketResult>");
+		ok(parse_chunked(p, doc, strlen(doc), 1000, &page) == 0 &&
+		       page.n == 1 && page.items[0].key_len == n,
+		   "a key of S3_XML_TEXT_MAX control bytes fits");
+		s3_list_page_fini(&page);
+		memmove(doc + len + 1, doc + len, strlen(doc + len) + 1);
+		doc[len] = '\x01';
+		is_int(parse_chunked(p, doc, strlen(doc), 1000, &page),
+		       -EBADMSG, "one more byte is refused");
+		free(doc);
+	}
+	{
+		/* Many substitutes in markup never reported as text. */
+		size_t n = 300000;
+		char *doc = malloc(n + 128);
+		size_t len;
+
+		strcpy(doc, "<ListBucketResult><!--");
+		len = strlen(doc);
+		memset(doc + len, '\x08', n);
+		strcpy(doc + len + n, "--><Contents><Key>k\x08</Key></Contents>"
+				      "</ListBucketResult>");
+		ok(parse_chunked(p, doc, strlen(doc), 4096, &page) == 0 &&
+		       page.n == 1 && page.items[0].key_len == 2 &&
+		       memcmp(page.items[0].key, "k\x08", 2) == 0,
+		   "a long comment of control bytes, then a key");
+		s3_list_page_fini(&page);
+		free(doc);
+	}
+	/* The same parser, reset by finish, reads a clean page as before. */
+	is_int(parse_chunked(p, page1, sizeof(page1) - 1, 0, &page), 0,
+	       "a clean page after pages with substitutes");
+	is_str(page.items[0].key, "users/u/openclaw/a b c.txt",
+	       "... decoded as before");
+	s3_list_page_fini(&page);
+	s3_list_parser_free(p);
+}
 
 static void del_cb(void *ctx, const char *key, const char *code)
 {
@@ -115,6 +362,7 @@ int main(void)
 		free(big);
 	}
 	s3_list_parser_free(p);
+	control_bytes();
 
 	{
 		static const char err[] =
@@ -143,6 +391,21 @@ int main(void)
 		       2, "two failed deletions");
 		is_str(out, "k1:AccessDenied;k&2:InternalError;",
 		       "their keys and codes");
+	}
+	{
+		static const char del[] =
+		    "<DeleteResult><Error><Key>c\x01k</Key>"
+		    "<Code>AccessDenied</Code></Error></DeleteResult>";
+		static const char err[] =
+		    "<Error><Code>NoSuchKey</Code><Key>a\x02</Key></Error>";
+		out[0] = '\0';
+		is_int(s3_xml_delete_errors(del, sizeof(del) - 1, del_cb, out),
+		       1, "a DeleteObjects error for a raw control key");
+		is_str(out, "c\x01k:AccessDenied;", "... names that key");
+		ok(s3_xml_find(err, sizeof(err) - 1, "Code", out,
+			       sizeof(out)) == 0 &&
+		       strcmp(out, "NoSuchKey") == 0,
+		   "an error document with a raw control key is read");
 	}
 	{
 		size_t n;
