@@ -22,7 +22,10 @@ FUZZ_SECONDS ?= 60
 VERSION	:= $(shell cat VERSION 2>/dev/null || echo 0.0.0-dev)
 
 PKGS := inih libcap libseccomp libnl-3.0 libnl-route-3.0 libnl-idiag-3.0 \
-	libcurl expat jansson libcrypto libmicrohttpd sqlite3
+	libcurl expat jansson libcrypto sqlite3
+# The fake gateway (tests/helpers/fakegw.c) is a libmicrohttpd server; PID 1
+# no longer links it (supervisor/health.c is our own responder).
+HELPER_LIBS := $(shell pkg-config --libs libmicrohttpd 2>/dev/null)
 
 ifeq ($(VARIANT),asan)
 BUILD	:= build/asan
@@ -105,7 +108,8 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libtenant.a
 $(BUILD)/tests/helpers/%: tests/helpers/%.c
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $@")
-	$(Q)$(CC) $(CPPFLAGS) -std=gnu11 -O1 -g $(WARN) -o $@ $< $(LDLIBS)
+	$(Q)$(CC) $(CPPFLAGS) -std=gnu11 -O1 -g $(WARN) -o $@ $< $(LDLIBS) \
+		$(HELPER_LIBS)
 
 unit-bins: $(UNIT_BINS)
 helpers: $(HELPER_BINS)
