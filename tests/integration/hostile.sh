@@ -4,8 +4,11 @@
 # Hostile clients against the health server while a fresh client keeps
 # asking /healthz: a connection flood, slowloris clients, 1 MiB headers,
 # garbage and a request flood, each from its own loopback address (the
-# orchestrator is not the attacker). Every fresh /healthz must answer 200
-# well under a second, and PID 1 must come out of it unharmed.
+# orchestrator is not the attacker). Then the security review's case: 320
+# slowloris connections from 40 loopback addresses, a byte every 2 s each,
+# which held every slot of libmicrohttpd's server for good. Every fresh
+# /healthz must answer 200 well under a second, and PID 1 must come out of
+# it unharmed.
 #
 # The attackers share the test machine's two cores with PID 1, which real
 # remote attackers do not: the floods are paced (about a thousand
@@ -137,6 +140,74 @@ def reqflood():
 print(mode, stats, flush=True)
 PY
 
+cat >"$TI_TMP/slowloris.py" <<'PY'
+# slowloris.py PORT FIRST_HOST NADDR PER_ADDR SECONDS PROGRESS_FILE
+# NADDR*PER_ADDR connections from 127.0.0.FIRST_HOST.., each trickling one
+# header byte every 2 s; a connection the server closes is opened again
+# at the next round, as a real attacker would. PROGRESS_FILE gets the
+# number of rounds done.
+import os, socket, sys, time
+port, first, naddr, per = (int(a) for a in sys.argv[1:5])
+secs, progress = float(sys.argv[5]), sys.argv[6]
+end = time.monotonic() + secs
+stats = {"opened": 0, "closed_by_server": 0, "open_failed": 0,
+         "alive_min": None, "alive_max": 0, "rounds": 0}
+
+def opened(src):
+    try:
+        s = socket.socket()
+        s.bind((src, 0))
+        s.settimeout(3)
+        s.connect(("127.0.0.1", port))
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        s.setblocking(False)
+        stats["opened"] += 1
+        return s
+    except OSError:
+        stats["open_failed"] += 1
+        return None
+
+def dead(s):
+    if s is None:
+        return True
+    try:
+        s.recv(4096)  # EOF, or an answer (a 408): either way, over
+        return True
+    except BlockingIOError:
+        pass
+    except OSError:
+        return True
+    try:
+        s.send(b"a")
+    except BlockingIOError:
+        pass
+    except OSError:
+        return True
+    return False
+
+srcs = ["127.0.0.%d" % (first + i // per) for i in range(naddr * per)]
+socks = [opened(src) for src in srcs]
+while time.monotonic() < end:
+    alive = 0
+    for i, s in enumerate(socks):
+        if dead(s):
+            if s is not None:
+                s.close()
+                stats["closed_by_server"] += 1
+            socks[i] = opened(srcs[i])
+        else:
+            alive += 1
+    stats["alive_max"] = max(stats["alive_max"], alive)
+    if stats["alive_min"] is None or alive < stats["alive_min"]:
+        stats["alive_min"] = alive
+    stats["rounds"] += 1
+    with open(progress + ".tmp", "w") as f:
+        f.write("%d\n" % stats["rounds"])
+    os.replace(progress + ".tmp", progress)
+    time.sleep(2)
+print("slowloris-40", stats, flush=True)
+PY
+
 cat >"$TI_TMP/fresh.py" <<'PY'
 # fresh.py PORT N: N fresh connections asking /healthz; latencies in ms.
 import http.client, sys, time
@@ -206,6 +277,31 @@ done
 ok $? "a 1 MiB header is never served"
 ok_cmd "the 1 MiB header got 431 at least once" \
 	grep -q "431" "$TI_TMP/attack.bigheader"
+# The review's case: 320 slowloris connections from 40 addresses, more
+# than the 256 slots, at the per-address limit each. The fresh client
+# (127.0.0.1) starts once the attacker has gone round twice, so the slots
+# have been full and peers have met their deadlines.
+rounds_at_least() {
+	[ "$(cat "$TI_TMP/progress.wide" 2>/dev/null || echo 0)" -ge "$1" ]
+}
+python3 "$TI_TMP/slowloris.py" "$hp" 10 40 8 14 "$TI_TMP/progress.wide" \
+	>"$TI_TMP/attack.wide" 2>&1 &
+wide=$!
+bg_track "$wide"
+ok_cmd "320 slowloris connections from 40 addresses are under way" \
+	wait_until 20 rounds_at_least 3
+out=$(python3 "$TI_TMP/fresh.py" "$hp" 40)
+rc=$?
+diag "under 320 slowloris connections (ms): $out"
+ok $rc "slowloris x320: 40 fresh /healthz all 200"
+max=$(sed -n 's/.*max=\([0-9.]*\).*/\1/p' <<<"$out")
+awk -v m="$max" 'BEGIN {exit !(m < 500)}'
+ok $? "slowloris x320: every answer well under a second (max ${max} ms < 500 ms)"
+reap_bounded "$wide" 30
+diag "$(cat "$TI_TMP/attack.wide")"
+ok_cmd "the slowloris peers were cut off and came back" \
+	grep -qE "'closed_by_server': [1-9]" "$TI_TMP/attack.wide"
+
 overflows=$(nstat -az TcpExtListenOverflows 2>/dev/null | awk '/ListenOverflows/ {print $2}')
 diag "listen queue overflows in this namespace: ${overflows:-?}"
 kill -0 "$tpid"
