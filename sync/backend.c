@@ -50,6 +50,15 @@ int backend_put(struct backend *b, const char *key, int fd, uint64_t size,
 	return b->ops->put(b, key, fd, size, mtime_ns, done, ctx, op);
 }
 
+int backend_put_if(struct backend *b, const char *key, int fd, uint64_t size,
+		   int64_t mtime_ns, const char *cond, backend_done_cb done,
+		   void *ctx, struct backend_op **op)
+{
+	if (!cond || !cond[0])
+		return -EINVAL;
+	return b->ops->put_if(b, key, fd, size, mtime_ns, cond, done, ctx, op);
+}
+
 int backend_del(struct backend *b, char *const *keys, size_t n,
 		backend_del_cb done, void *ctx, struct backend_op **op)
 {

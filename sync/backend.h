@@ -39,7 +39,8 @@ struct backend_obj {
 struct backend_status {
 	/*
 	 * 0; -ENOENT no such object; -ESTALE the local file changed while it
-	 * was read (or the store saw a digest mismatch); -EACCES refused;
+	 * was read (or the store saw a digest mismatch); -EEXIST a
+	 * conditional write's precondition failed; -EACCES refused;
 	 * -EIO transport or server failure; -ECANCELED; other -errno for
 	 * local failures.
 	 */
@@ -74,6 +75,9 @@ struct backend_ops {
 	int (*put)(struct backend *b, const char *key, int fd, uint64_t size,
 		   int64_t mtime_ns, backend_done_cb done, void *ctx,
 		   struct backend_op **op);
+	int (*put_if)(struct backend *b, const char *key, int fd, uint64_t size,
+		      int64_t mtime_ns, const char *cond, backend_done_cb done,
+		      void *ctx, struct backend_op **op);
 	int (*del)(struct backend *b, char *const *keys, size_t n,
 		   backend_del_cb done, void *ctx, struct backend_op **op);
 	void (*cancel)(struct backend *b, struct backend_op *op);
@@ -119,6 +123,18 @@ int backend_get(struct backend *b, const char *key, int fd,
 int backend_put(struct backend *b, const char *key, int fd, uint64_t size,
 		int64_t mtime_ns, backend_done_cb done, void *ctx,
 		struct backend_op **op);
+
+/*
+ * A conditional upload of a small object (single part): cond "*" writes
+ * only when key does not exist (If-None-Match: *), any other cond only
+ * when key's ETag is cond (If-Match). A precondition that fails is
+ * st->err -EEXIST (for If-Match on an absent key: -ENOENT). The store
+ * must implement conditional writes (S3 and R2 do); the file backend does
+ * it under an flock of the key's directory.
+ */
+int backend_put_if(struct backend *b, const char *key, int fd, uint64_t size,
+		   int64_t mtime_ns, const char *cond, backend_done_cb done,
+		   void *ctx, struct backend_op **op);
 
 /* Delete up to BACKEND_DELETE_MAX keys in one request. */
 int backend_del(struct backend *b, char *const *keys, size_t n,

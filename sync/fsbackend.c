@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -494,6 +495,78 @@ static int fs_put(struct backend *b, const char *key, int fd, uint64_t size,
 	return 0;
 }
 
+/*
+ * The conditional write: under an exclusive flock of the key's directory
+ * (every writer of a shared backup directory takes it), compare the
+ * object there with cond, then write as put_file() does.
+ */
+static int put_cond(struct fsb *f, struct backend_op *op, int fd, uint64_t size,
+		    int64_t mtime_ns, const char *cond)
+{
+	const char *leaf;
+	_cleanup_close_ int dfd = -1;
+	_cleanup_close_ int cur = -1;
+	struct backend_obj now;
+	struct stat st;
+	int r;
+
+	dfd = pathsafe_open_parent(f->rootfd, op->key, true, (uid_t)-1,
+				   (gid_t)-1, &leaf);
+	if (dfd < 0)
+		return dfd;
+	if (TEMP_FAILURE_RETRY(flock(dfd, LOCK_EX)) < 0)
+		return -errno;
+	cur = openat(dfd, leaf, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (cur < 0 && errno != ENOENT) {
+		r = -errno;
+	} else if (strcmp(cond, "*") == 0) {
+		r = cur >= 0 ? -EEXIST : 0;
+	} else if (cur < 0) {
+		r = -ENOENT;
+	} else if (fstat(cur, &st) < 0) {
+		r = -errno;
+	} else {
+		memset(&now, 0, sizeof(now));
+		describe(cur, &st, &now);
+		r = strcmp(now.etag, cond) == 0 ? 0 : -EEXIST;
+	}
+	if (r == 0)
+		r = put_file(f, op, fd, size, mtime_ns);
+	(void)flock(dfd, LOCK_UN);
+	return r;
+}
+
+static int fs_put_if(struct backend *b, const char *key, int fd, uint64_t size,
+		     int64_t mtime_ns, const char *cond, backend_done_cb done,
+		     void *ctx, struct backend_op **out)
+{
+	struct fsb *f = (struct fsb *)b;
+	struct backend_op *op = op_new(OP_PUT, key, ctx);
+	int r;
+
+	if (!op)
+		return -ENOMEM;
+	op->done = done;
+	r = key_refusal(key) ? -EINVAL
+			     : put_cond(f, op, fd, size, mtime_ns, cond);
+	if (r == -EEXIST)
+		backend_status_local(&op->st, -EEXIST, false,
+				     "precondition failed");
+	else if (r < 0)
+		set_err(op, r, key);
+	if (r == 0) {
+		op->obj.key = op->key;
+		op->obj.key_len = strlen(op->key);
+		op->obj.size = size;
+		op->obj.mtime_ns = mtime_ns;
+		op->has_obj = true;
+	}
+	op_queue(f, op);
+	if (out)
+		*out = op;
+	return 0;
+}
+
 /* ---- delete ---- */
 
 /* Remove now-empty directories above a deleted key (best effort). */
@@ -605,6 +678,7 @@ static const struct backend_ops fs_ops = {
     .list = fs_list,
     .get = fs_get,
     .put = fs_put,
+    .put_if = fs_put_if,
     .del = fs_del,
     .cancel = fs_cancel,
     .free = fs_free,

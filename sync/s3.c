@@ -79,6 +79,7 @@ struct backend_op {
 	char *token;
 	struct s3_list_parser *parser;
 	int parse_err;
+	char *cond; /* put_if: "*" or an ETag */
 	/* delete / complete: a request body */
 	char *body;
 	size_t body_len;
@@ -273,6 +274,10 @@ static void status_from(struct backend_status *st,
 	if (res->status == 404 && strcmp(st->code, "NoSuchBucket") != 0) {
 		st->err = -ENOENT;
 		st->retryable = false;
+	} else if (res->status == 412) {
+		/* PreconditionFailed: a conditional write lost. */
+		st->err = -EEXIST;
+		st->retryable = false;
 	} else if (strcmp(st->code, "BadDigest") == 0 ||
 		   strcmp(st->code, "XAmzContentSHA256Mismatch") == 0 ||
 		   strcmp(st->code, "IncompleteBody") == 0) {
@@ -314,6 +319,7 @@ static void op_free(struct backend_op *op)
 	free(op->token);
 	s3_list_parser_free(op->parser);
 	free(op->body);
+	free(op->cond);
 	strv_free(op->failed);
 	free(op);
 }
@@ -604,9 +610,9 @@ static int put_send(struct backend_op *op)
 {
 	uint8_t sha[HASH_SHA256_LEN];
 	char sha_hex[HASH_SHA256_HEX], md5_b64[HASH_MD5_B64], mt[MTIME_STR_MAX];
-	char h_md5[64], h_mtime[64];
+	char h_md5[64], h_mtime[64], h_cond[STATE_ETAG_MAX + 32];
 	char *extra[] = {h_md5, h_mtime,
-			 "Content-Type: application/octet-stream", NULL};
+			 "Content-Type: application/octet-stream", NULL, NULL};
 	struct creq_spec spec = {
 	    .body_fd = op->fd, .body_size = op->size, .resp_fd = -1};
 	int r;
@@ -624,6 +630,15 @@ static int put_send(struct backend_op *op)
 	mtime_format(op->mtime_ns, mt, sizeof(mt));
 	(void)snprintf(h_md5, sizeof(h_md5), "Content-MD5: %s", md5_b64);
 	(void)snprintf(h_mtime, sizeof(h_mtime), "x-amz-meta-mtime: %s", mt);
+	if (op->cond) {
+		if (strcmp(op->cond, "*") == 0)
+			(void)snprintf(h_cond, sizeof(h_cond),
+				       "If-None-Match: *");
+		else
+			(void)snprintf(h_cond, sizeof(h_cond),
+				       "If-Match: \"%s\"", op->cond);
+		extra[3] = h_cond;
+	}
 	return op_send(op, "PUT", op->key, NULL, sha_hex, extra, &spec);
 }
 
@@ -888,6 +903,38 @@ static int mpu_start(struct backend_op *op)
 		       NULL);
 }
 
+static int s3_put_if(struct backend *b, const char *key, int fd, uint64_t size,
+		     int64_t mtime_ns, const char *cond, backend_done_cb done,
+		     void *ctx, struct backend_op **out)
+{
+	struct s3 *s3 = (struct s3 *)b;
+	struct backend_op *op;
+	int r;
+
+	if (size > S3_MULTIPART_THRESHOLD)
+		return -EFBIG;
+	op = op_new(s3, OP_PUT, key, ctx);
+	if (!op)
+		return -ENOMEM;
+	op->done = done;
+	op->fd = fd;
+	op->size = size;
+	op->mtime_ns = mtime_ns;
+	op->cond = strdup(cond);
+	r = op->cond ? 0 : -ENOMEM;
+	if (r == 0 && fstat(fd, &op->st0) < 0)
+		r = -errno;
+	if (r == 0)
+		r = put_send(op);
+	if (r < 0) {
+		op_free(op);
+		return r;
+	}
+	if (out)
+		*out = op;
+	return 0;
+}
+
 static int s3_put(struct backend *b, const char *key, int fd, uint64_t size,
 		  int64_t mtime_ns, backend_done_cb done, void *ctx,
 		  struct backend_op **out)
@@ -1077,6 +1124,7 @@ static const struct backend_ops s3_ops = {
     .list = s3_list,
     .get = s3_get,
     .put = s3_put,
+    .put_if = s3_put_if,
     .del = s3_del,
     .cancel = s3_cancel,
     .free = s3_free,
