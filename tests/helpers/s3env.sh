@@ -103,8 +103,10 @@ s3_env() {
 s3_keys() {
 	local root=$S3_DATA/$S3_BUCKET
 	[ -d "$root" ] || return 0
+	# The tenant's objects: not the lease (PREFIX.tenant-init/...).
 	(cd "$root" && find . -name '*._S3rver_object' -printf '%P\n') |
-		sed 's/\._S3rver_object$//' | grep -E "^${1:-}" | LC_ALL=C sort
+		sed 's/\._S3rver_object$//' | grep -E "^${1:-}" |
+		grep -v '\.tenant-init/' | LC_ALL=C sort
 }
 
 s3_obj() {

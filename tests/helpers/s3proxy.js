@@ -28,6 +28,14 @@
 //                                        to listings (keys URL-encoded) and
 //                                        served by the proxy itself
 //                       DIR/chaos.json   rate-based faults, see "Chaos" below
+//                     DIR/fail and DIR/chaos.json leave lease objects
+//                     (KEY containing ".tenant-init/") alone unless they
+//                     say "lease": true: their faults are for the data.
+//
+// Conditional writes, as S3 and R2 do them (s3rver has none): a PUT with
+// If-None-Match: * gets 412 PreconditionFailed when the key exists, one
+// with If-Match: ETAG gets 404 NoSuchKey when it does not and 412 when
+// its ETag differs. Conditional PUTs of one key are served one at a time.
 //                       DIR/raw-listing.json  {"inject":[NAME...]}: listings
 //                                        ignore encoding-type=url, as some
 //                                        S3-compatibles do: keys raw (only
@@ -434,10 +442,16 @@ function chaosConfig() {
   return chaosCache.cfg;
 }
 
+// A lease object (sync/lease.h): spared by faults not aimed at it.
+function isLeaseKey(key) {
+  return /(^|\/)\.tenant-init\//.test(key || '');
+}
+
 // The fault for a request that just arrived, or null.
 function chaosPick(req) {
   const c = chaosConfig();
   if (!c || !(Number(c.rate) > 0)) return null;
+  if (isLeaseKey(splitPath(req.url)[1]) && !c.lease) return null;
   if (Array.isArray(c.methods) && !c.methods.includes(req.method)) return null;
   const id = `${req.method} ${req.url}`;
   const n = (chaosSeen.get(id) || 0) + 1;
@@ -627,7 +641,8 @@ function handle(req, res, body, fault) {
     } catch (e) {
       f = null;
     }
-    if (f && f.count > 0 && (!f.methods || f.methods.includes(req.method))) {
+    if (f && f.count > 0 && (!f.methods || f.methods.includes(req.method)) &&
+        (!isLeaseKey(key) || f.lease)) {
       f.count--;
       fs.writeFileSync(ctlPath('fail'), JSON.stringify(f));
       const err = new S3Err(f.status || 503, f.code || 'SlowDown', 'Please reduce your request rate.');
@@ -694,6 +709,12 @@ function handle(req, res, body, fault) {
       return;
     }
   }
+  if (req.method === 'PUT' && key &&
+      (req.headers['if-none-match'] !== undefined ||
+       req.headers['if-match'] !== undefined)) {
+    conditionalPut(req, res, body, key, fault);
+    return;
+  }
   const writing = req.method === 'PUT' || req.method === 'POST';
   const delay = Number(readCtl(writing ? 'delay-put' : 'delay-get') || 0);
   if (delay > 0 && (writing || (req.method === 'GET' && key))) {
@@ -701,6 +722,60 @@ function handle(req, res, body, fault) {
     return;
   }
   forward(req, res, body, key, { fault });
+}
+
+// The current ETag of key upstream (null: no such object).
+function headEtag(req, cb) {
+  const up = http.request({
+    host: '127.0.0.1', port: opts.upstreamPort, method: 'HEAD',
+    path: req.url.split('?')[0],
+  }, ures => {
+    ures.resume();
+    cb(null, ures.statusCode === 200 ? String(ures.headers.etag || '') : null);
+  });
+  up.on('error', e => cb(e));
+  up.end();
+}
+
+const condQueue = new Map(); // key -> waiting conditional PUTs
+
+function condNext(key) {
+  const q = condQueue.get(key);
+  q.shift();
+  if (q.length) q[0]();
+  else condQueue.delete(key);
+}
+
+function conditionalPut(req, res, body, key, fault) {
+  const run = () => headEtag(req, (err, etag) => {
+    if (err) {
+      logLine(req, key, 502, 0);
+      res.destroy(err);
+      condNext(key);
+      return;
+    }
+    const inm = req.headers['if-none-match'];
+    const im = req.headers['if-match'];
+    let e = null;
+    if (inm !== undefined && inm.trim() === '*' && etag !== null)
+      e = new S3Err(412, 'PreconditionFailed', 'At least one of the pre-conditions you specified did not hold');
+    else if (im !== undefined && etag === null)
+      e = new S3Err(404, 'NoSuchKey', 'The specified key does not exist.');
+    else if (im !== undefined && im.trim() !== etag)
+      e = new S3Err(412, 'PreconditionFailed', 'At least one of the pre-conditions you specified did not hold');
+    if (e) {
+      logLine(req, key, e.status, 0, e.code);
+      sendError(res, e, req.url);
+      condNext(key);
+      return;
+    }
+    res.on('close', () => condNext(key));
+    forward(req, res, body, key, { fault });
+  });
+  if (!condQueue.has(key)) condQueue.set(key, []);
+  const q = condQueue.get(key);
+  q.push(run);
+  if (q.length === 1) run();
 }
 
 // Faults that strike while the request (body) is still arriving.
