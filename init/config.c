@@ -1227,6 +1227,23 @@ static int parse_sync(struct config *cfg, const struct env *e, char *err,
 			    "TENANT_SYNC_RESCAN_INTERVAL: '%s': shorter than "
 			    "the minimum 1s",
 			    env_get(e, "TENANT_SYNC_RESCAN_INTERVAL"));
+	if (r < 0)
+		return r;
+	{
+		const char *v = env_get(e, "TENANT_SYNC_LEASE");
+
+		if (v && strcmp(v, "off") == 0) {
+			s->lease_ms = DURATION_NEVER;
+			return 0;
+		}
+		r = env_duration(e, "TENANT_SYNC_LEASE", "30s", false, 3600000,
+				 &s->lease_ms, err, errlen);
+		if (r == 0 && s->lease_ms < 3000)
+			return fail(err, errlen,
+				    "TENANT_SYNC_LEASE: '%s': shorter than "
+				    "the minimum 3s (or 'off')",
+				    v);
+	}
 	return r;
 }
 
@@ -1715,6 +1732,8 @@ void config_fini(struct config *cfg)
 	s->excludes = NULL;
 	secret_free(&s->secret_access_key);
 	secret_free(&s->session_token);
+	free(s->instance_id);
+	s->instance_id = NULL;
 	secret_free(&cfg->encryption_secret);
 	config_strv_free(cfg->gateway_argv);
 	cfg->gateway_argv = NULL;
@@ -1847,6 +1866,11 @@ int config_print(const struct config *cfg, int fd)
 	fprintf(f, "TENANT_SYNC_MAX_WATCHES=%u\n", s->max_watches);
 	config_duration_format(s->rescan_interval_ms, d6, sizeof(d6));
 	fprintf(f, "TENANT_SYNC_RESCAN_INTERVAL=%s\n", d6);
+	if (s->lease_ms == DURATION_NEVER)
+		(void)snprintf(d6, sizeof(d6), "off");
+	else
+		config_duration_format(s->lease_ms, d6, sizeof(d6));
+	fprintf(f, "TENANT_SYNC_LEASE=%s\n", d6);
 	fprintf(f, "ENCRYPTION_SECRET=%s\n",
 		cfg->encryption_secret.value ? "(set)" : "(unset)");
 	fprintf(f, "TENANT_API_KEY_FILE=%s\n",

@@ -86,12 +86,20 @@ struct sync_config {
 	uint64_t max_file_size;	     /* bytes; larger files are not synced */
 	unsigned max_watches;	     /* inotify watches at most */
 	uint64_t rescan_interval_ms; /* rescans of what has no watch */
+	uint64_t lease_ms; /* TENANT_SYNC_LEASE; DURATION_NEVER = off */
+	/*
+	 * Not from the environment: this instance's name in the lease,
+	 * made by PID 1 once, so that a restarted agent knows the lease as
+	 * its own. NULL: the engine makes one (one-shot commands).
+	 */
+	char *instance_id;
 };
 
 /* The defaults of TENANT_SYNC_MAX_FILE_SIZE, _MAX_WATCHES, _RESCAN_INTERVAL. */
 #define SYNC_DEFAULT_MAX_FILE_SIZE	((uint64_t)4 << 30)
 #define SYNC_DEFAULT_MAX_WATCHES	8192u
 #define SYNC_DEFAULT_RESCAN_INTERVAL_MS 30000u
+#define SYNC_DEFAULT_LEASE_MS		30000u
 
 /* The limits in effect for sc (a zero field means the default). */
 static inline uint64_t sync_config_max_file_size(const struct sync_config *sc)
@@ -109,6 +117,14 @@ static inline uint64_t sync_config_rescan_ms(const struct sync_config *sc)
 {
 	return sc->rescan_interval_ms ? sc->rescan_interval_ms
 				      : SYNC_DEFAULT_RESCAN_INTERVAL_MS;
+}
+
+/* The lease time; 0 when the lease is off. */
+static inline uint64_t sync_config_lease_ms(const struct sync_config *sc)
+{
+	return sc->lease_ms == DURATION_NEVER ? 0
+	       : sc->lease_ms		      ? sc->lease_ms
+					      : SYNC_DEFAULT_LEASE_MS;
 }
 
 /* OpenClaw settings the first-boot config is made from (all optional). */

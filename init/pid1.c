@@ -32,6 +32,7 @@
 #include "supervisor/status.h"
 #include "sync/bootfiles.h"
 #include "sync/glob.h"
+#include "sync/lease.h"
 
 /* How long the last phase waits for killed processes to be reaped. */
 #define KILL_REST_TIMEOUT_MS 5000
@@ -728,6 +729,9 @@ struct pid1 *pid1_new(struct config *cfg, char *err, size_t errlen)
 	    .tty_foreground = cfg->tini_mode,
 	};
 	p->gw = gateway_new(p->loop, &p->gwp, &gw_cbs, p);
+	/* One name in the lease for this boot, whatever agent restarts. */
+	if (!cfg->sync.instance_id)
+		cfg->sync.instance_id = lease_instance_id_new();
 	p->agent = agent_new(p->loop, cfg, &p->st, &agent_cbs, p);
 	if (!p->kill_timer || !p->gw || !p->agent || !p->probe || !p->idle) {
 		(void)snprintf(err, errlen, "out of memory");

@@ -373,6 +373,8 @@ char *health_readyz_render(const struct tenant_status *st, bool *ready)
 		r |= add_str(reasons, "config-invalid");
 	if (st->restoring)
 		r |= add_str(reasons, "restoring");
+	if (st->restoring && st->sync.lease_wait)
+		r |= add_str(reasons, "lease-wait");
 	/*
 	 * The gateway has a say only once boot got that far: while restoring
 	 * it is not running by design, and that is not "down".
@@ -391,6 +393,8 @@ char *health_readyz_render(const struct tenant_status *st, bool *ready)
 		r |= add_str(warnings, "sync-deletes-held");
 	if (st->config_recovered)
 		r |= add_str(warnings, "config-recovered");
+	if (st->sync.lease_lost)
+		r |= add_str(warnings, "sync-lease-lost");
 	*ready = json_array_size(reasons) == 0 && st->gateway_ready;
 	if (!*ready && json_array_size(reasons) == 0)
 		r |= add_str(reasons, "gateway-starting");
@@ -477,6 +481,10 @@ char *health_metrics_render(const struct tenant_status *st)
 	metric_dbl(f, "tenant_sync_last_success_timestamp_seconds", "gauge",
 		   "Unix time of the last successful sync; 0 = never.",
 		   s->last_success_timestamp);
+	metric_u64(f, "tenant_sync_lease_held", "gauge",
+		   "1 while this instance holds the tenant's storage lease "
+		   "(may write).",
+		   s->lease_held);
 	if (fclose(f) != 0) {
 		free(buf);
 		return NULL;

@@ -21,6 +21,9 @@ struct sync_stats {
 	double last_success_timestamp; /* unix seconds, 0 = never */
 	bool degraded;		       /* storage failing for >= 10 s */
 	bool deletes_held;	       /* deletion guard tripped */
+	bool lease_wait;	       /* another instance holds the lease */
+	bool lease_lost;	       /* ... it took it, or was handed it */
+	bool lease_held;	       /* this instance may write */
 };
 
 struct tenant_status {

@@ -183,7 +183,11 @@ int sync_cmd_restore(int argc, char **argv)
 			loop_timer_arm(o.timeout, timeout_ms);
 	}
 	if (code == 0) {
-		int r = engine_restore(o.e);
+		int r;
+
+		/* It only reads storage: no need to be its one writer. */
+		engine_lease_off(o.e);
+		r = engine_restore(o.e);
 		code = r < 0 ? EXIT_INTERNAL : loop_run(o.loop);
 		if (code < 0)
 			code = EXIT_INTERNAL;

@@ -18,6 +18,7 @@
 #include "sync/bootfiles.h"
 #include "sync/clock.h"
 #include "sync/glob.h"
+#include "sync/lease.h"
 #include "sync/pathsafe.h"
 #include "sync/restore.h"
 #include "sync/state.h"
@@ -33,6 +34,11 @@
 #define RESCAN_COALESCE_MS 100
 /* Removals keep being gathered at most this many debounces. */
 #define GONE_BOUND 5
+/* The lease object, below the storage prefix (outside every root). */
+#define LEASE_KEY ".tenant-init/lease.json"
+/* A handover flushes at most this long; the final release this long. */
+#define LEASE_HANDOVER_MS 20000
+#define LEASE_RELEASE_MS  3000
 
 /* ---- keys ---- */
 
@@ -107,6 +113,17 @@ void engine_note_success(struct engine *e)
 		e->stats.degraded = false;
 	}
 	engine_stats_changed(e);
+}
+
+void engine_lease_off(struct engine *e)
+{
+	lease_free(e->lease);
+	e->lease = NULL;
+}
+
+bool engine_may_write(const struct engine *e)
+{
+	return !e->lease || lease_may_write(e->lease);
 }
 
 uint64_t engine_throttle_left(const struct engine *e)
@@ -520,7 +537,137 @@ static void w_overflow(void *ctx, struct sync_root *r)
 		loop_timer_arm(e->rescan_timer, RESCAN_COALESCE_MS);
 }
 
+/* ---- the lease ---- */
+
+static void flush_released_cb(void *ctx);
+
+/* The lease asked to be handed over is, once flushed (or in time). */
+static void handover_finish(struct engine *e)
+{
+	if (!e->handing_over)
+		return;
+	e->handing_over = false;
+	loop_timer_disarm(e->lease_timer);
+	if (e->up && !uploader_is_idle(e->up))
+		log_warn("sync: handing the lease over with %llu changes not "
+			 "in storage",
+			 (unsigned long long)uploader_depth(e->up));
+	lease_release(e->lease, NULL, NULL);
+}
+
+static void lease_timer_cb(void *ctx)
+{
+	struct engine *e = ctx;
+
+	if (e->handing_over) {
+		handover_finish(e);
+		return;
+	}
+	/* The final release did not finish in time: report the flush. */
+	if (e->flushing)
+		flush_released_cb(e);
+}
+
+static void lease_handover_cb(void *ctx, const char *requester)
+{
+	struct engine *e = ctx;
+
+	log_info("sync: handing the lease over to %s once what is dirty is "
+		 "in storage (at most %d s)",
+		 requester, LEASE_HANDOVER_MS / 1000);
+	e->handing_over = true;
+	loop_timer_arm(e->lease_timer, LEASE_HANDOVER_MS);
+	if (!e->up || uploader_is_idle(e->up)) {
+		handover_finish(e);
+		return;
+	}
+	uploader_flush(e->up);
+}
+
+static void lease_error_cb(void *ctx, const struct backend_status *st)
+{
+	struct engine *e = ctx;
+
+	engine_note_error(e, st);
+	if (!e->restore_pending) {
+		log_warn("sync: unable to reach the lease: %s", st->detail);
+		return;
+	}
+	/* At boot this is the restore waiting on storage: say it so. */
+	if (e->lease_fails++ == 0 && e->cbs.restore_retrying)
+		e->cbs.restore_retrying(e->ctx);
+	if (e->lease_fails == 1 || e->lease_fails % 10 == 0)
+		log_warn("restore: storage error (%s) reading the lease; "
+			 "retrying (attempt %u)",
+			 st->detail, e->lease_fails);
+}
+
+static void lease_changed_cb(void *ctx, enum lease_state st)
+{
+	struct engine *e = ctx;
+
+	e->stats.lease_wait = st == LEASE_WAITING;
+	e->stats.lease_held = st == LEASE_HELD;
+	e->stats.lease_lost =
+	    st == LEASE_LOST || (st == LEASE_RELEASED && !e->flushing);
+	engine_stats_changed(e);
+	if (st != LEASE_HELD)
+		return;
+	if (e->restore_pending) {
+		e->restore_pending = false;
+		e->lease_fails = 0;
+		if (engine_restore(e) < 0)
+			log_err("sync: unable to start the restore");
+	}
+	if (e->up)
+		uploader_kick(e->up);
+}
+
+/* The lease, under the instance's name (PID 1's, or a new one). */
+static int lease_open(struct engine *e, char *err, size_t errlen)
+{
+	static const struct lease_cbs cbs = {
+	    .changed = lease_changed_cb,
+	    .handover = lease_handover_cb,
+	    .error = lease_error_cb,
+	};
+	_cleanup_free_ char *key = NULL;
+	_cleanup_free_ char *made = NULL;
+	const char *id = e->sc->instance_id;
+
+	if (!sync_config_lease_ms(e->sc))
+		return 0;
+	if (!id && !(id = made = lease_instance_id_new())) {
+		(void)snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	if (asprintf(&key, "%s%s", e->sc->prefix ? e->sc->prefix : "",
+		     LEASE_KEY) < 0) {
+		key = NULL;
+		(void)snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	e->lease = lease_new(e->loop, e->be, key, sync_config_lease_ms(e->sc),
+			     id, &cbs, e);
+	if (!e->lease) {
+		(void)snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	log_info("sync: instance %s; one writer per prefix through %s", id,
+		 key);
+	return 0;
+}
+
 /* ---- flush ---- */
+
+static void flush_released_cb(void *ctx)
+{
+	struct engine *e = ctx;
+
+	loop_timer_disarm(e->lease_timer);
+	if (e->cbs.flush_done)
+		e->cbs.flush_done(e->ctx, e->flush_ok);
+}
 
 static void report_flush(struct engine *e, bool ok)
 {
@@ -528,6 +675,18 @@ static void report_flush(struct engine *e, bool ok)
 		return;
 	e->flush_reported = true;
 	loop_timer_disarm(e->flush_timer);
+	/*
+	 * Everything is in storage (or the flush gave up): the lease goes,
+	 * so the next instance need not wait for it to expire. The release
+	 * gets a moment; past it, the lease expires by itself.
+	 */
+	if (e->lease && lease_state(e->lease) != LEASE_RELEASED &&
+	    lease_state(e->lease) != LEASE_LOST) {
+		e->flush_ok = ok;
+		loop_timer_arm(e->lease_timer, LEASE_RELEASE_MS);
+		lease_release(e->lease, flush_released_cb, e);
+		return;
+	}
 	if (e->cbs.flush_done)
 		e->cbs.flush_done(e->ctx, ok);
 }
@@ -542,8 +701,14 @@ static void flush_timer_cb(void *ctx)
 	}
 	if (loop_now_ms() >= e->flush_deadline_ms) {
 		log_err("sync: flush timed out with %llu changes not yet in "
-			"storage",
-			(unsigned long long)uploader_depth(e->up));
+			"storage%s%s",
+			(unsigned long long)uploader_depth(e->up),
+			e->lease && lease_state(e->lease) == LEASE_WAITING
+			    ? ": the lease is held by "
+			    : "",
+			e->lease && lease_state(e->lease) == LEASE_WAITING
+			    ? lease_holder(e->lease)
+			    : "");
 		uploader_cancel_all(e->up);
 		report_flush(e, false);
 		return;
@@ -555,6 +720,8 @@ void engine_uploader_idle(struct engine *e)
 {
 	if (e->flushing && !e->flush_reported)
 		loop_timer_arm(e->flush_timer, 0);
+	if (e->handing_over)
+		handover_finish(e);
 	/*
 	 * Held deletions whose files came back (re-uploaded, their items
 	 * gone): the uploader judges the guard again only when a deletion
@@ -593,6 +760,13 @@ void engine_flush(struct engine *e, uint64_t timeout_ms)
 				e->cbs.restore_done(e->ctx, false, 0);
 		}
 		loop_timer_arm(e->flush_timer, 0);
+		return;
+	}
+	if (e->lease && (lease_state(e->lease) == LEASE_LOST ||
+			 lease_state(e->lease) == LEASE_RELEASED)) {
+		log_warn("sync: final flush: the lease is another instance's "
+			 "now; changes made here since are not synced");
+		report_flush(e, true);
 		return;
 	}
 	e->flush_deadline_ms = loop_now_ms() + timeout_ms;
@@ -634,6 +808,12 @@ static void restore_done_cb(void *ctx)
 
 int engine_restore(struct engine *e)
 {
+	if (e->lease && lease_state(e->lease) != LEASE_HELD) {
+		/* The other instance's last writes first (lease.h). */
+		e->restore_pending = true;
+		lease_acquire(e->lease);
+		return 0;
+	}
 	e->restore_t0_ms = loop_now_ms();
 	if (!e->restore) {
 		e->restore = restore_new(e, restore_done_cb, e);
@@ -655,6 +835,8 @@ int engine_sync_start(struct engine *e, bool watch)
 
 	if (e->syncing)
 		return 0;
+	if (e->lease)
+		lease_acquire(e->lease); /* a restarted agent's, say */
 	e->up = uploader_new(e);
 	if (!e->up)
 		return -errno;
@@ -848,6 +1030,13 @@ struct engine *engine_new(struct loop *loop, const struct sync_config *sc,
 	e->be = backend_new(loop, sc, conc, err, errlen);
 	if (!e->be)
 		goto fail;
+	e->lease_timer = loop_timer_new(loop, lease_timer_cb, e);
+	if (!e->lease_timer) {
+		(void)snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	if (lease_open(e, err, errlen) < 0)
+		goto fail;
 	e->roots = calloc(sc->npaths, sizeof(*e->roots));
 	if (!e->roots) {
 		(void)snprintf(err, errlen, "out of memory");
@@ -875,6 +1064,8 @@ void engine_free(struct engine *e)
 	restore_free(e->restore);
 	uploader_free(e->up);
 	watch_free(e->watch);
+	lease_free(e->lease);
+	loop_timer_free(e->lease_timer);
 	backend_free(e->be);
 	for (size_t i = 0; i < e->nroots; i++)
 		root_close(&e->roots[i]);

@@ -31,6 +31,7 @@ struct restore;
 struct uploader;
 struct strmap;
 struct loop_timer;
+struct lease;
 
 /* One local directory and where it lives in storage. */
 struct sync_root {
@@ -102,6 +103,14 @@ struct engine {
 	struct loop_timer *gone_timer;
 	uint64_t gone_first_ms; /* 0: nothing gathered */
 	uint64_t held_depth;	/* queue depth at the last guard recheck */
+
+	/* One writer per tenant prefix (lease.h); NULL when off. */
+	struct lease *lease;
+	bool restore_pending; /* the restore waits for the lease */
+	bool handing_over;    /* flushing to hand the lease over */
+	bool flush_ok;	      /* the final flush's result, until released */
+	unsigned lease_fails; /* failures reaching it before the restore */
+	struct loop_timer *lease_timer; /* bounds a handover / a release */
 };
 
 /*
@@ -142,6 +151,15 @@ void engine_note_error(struct engine *e, const struct backend_status *st);
 
 /* A storage operation succeeded. */
 void engine_note_success(struct engine *e);
+
+/*
+ * Take no part in the lease (a read-only restore): before
+ * engine_restore(). Writes are then not fenced.
+ */
+void engine_lease_off(struct engine *e);
+
+/* May this instance write to storage (it holds the lease, or none)? */
+bool engine_may_write(const struct engine *e);
 
 /* Milliseconds until the store's throttling request ends (0: none). */
 uint64_t engine_throttle_left(const struct engine *e);

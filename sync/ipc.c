@@ -34,6 +34,8 @@ enum tag {
 	T_MAX_FILE_SIZE,
 	T_MAX_WATCHES,
 	T_RESCAN_INTERVAL,
+	T_LEASE,
+	T_INSTANCE,
 };
 
 int ipc_send(int fd, uint32_t type, const void *payload, size_t len)
@@ -161,6 +163,8 @@ int ipc_config_encode(const struct sync_config *sc,
 	put_u64(&w, T_MAX_FILE_SIZE, sc->max_file_size);
 	put_u64(&w, T_MAX_WATCHES, sc->max_watches);
 	put_u64(&w, T_RESCAN_INTERVAL, sc->rescan_interval_ms);
+	put_u64(&w, T_LEASE, sc->lease_ms);
+	put_str(&w, T_INSTANCE, sc->instance_id);
 	put_u64(&w, T_UID, (uint64_t)ap->uid);
 	put_u64(&w, T_GID, (uint64_t)ap->gid);
 	put_u64(&w, T_SKIP_RESTORE, ap->skip_restore);
@@ -334,6 +338,12 @@ int ipc_config_decode(const uint8_t *buf, size_t len, struct sync_config *sc,
 			r = get_u64(v, n, &u);
 			sc->rescan_interval_ms = u < 1000 ? 1000 : u;
 			break;
+		case T_LEASE:
+			r = get_u64(v, n, &sc->lease_ms);
+			break;
+		case T_INSTANCE:
+			r = get_str(v, n, &sc->instance_id);
+			break;
 		case T_UID:
 			r = get_u64(v, n, &u);
 			ap->uid = (uid_t)u;
@@ -393,4 +403,6 @@ void ipc_sync_config_fini(struct sync_config *sc)
 	sc->excludes = NULL;
 	secret_free(&sc->secret_access_key);
 	secret_free(&sc->session_token);
+	free(sc->instance_id);
+	sc->instance_id = NULL;
 }

@@ -179,12 +179,18 @@ static void arm_timer(struct uploader *u)
 {
 	uint64_t at;
 
-	if (u->heap_n == 0 && !u->ready_head) {
+	/*
+	 * Ready items wait for a transfer slot, the end of a throttling, or
+	 * the lease (uploader_kick() then): the latter is no deadline.
+	 */
+	bool ready = u->ready_head && engine_may_write(u->e);
+
+	if (u->heap_n == 0 && !ready) {
 		loop_timer_disarm(u->timer);
 		return;
 	}
 	at = u->heap_n ? u->heap[0]->due_ms : loop_now_ms();
-	if (u->ready_head) {
+	if (ready) {
 		uint64_t t = loop_now_ms() + engine_throttle_left(u->e);
 		if (t < at)
 			at = t;
@@ -1027,6 +1033,8 @@ static void del_timer_cb(void *ctx)
 	unsigned max = u->e->sc->concurrency ? u->e->sc->concurrency : 1;
 	bool any_held = false;
 
+	if (!engine_may_write(u->e))
+		return; /* kicked again when the lease allows it */
 	for (size_t ri = 0; ri < u->e->nroots; ri++) {
 		struct sync_root *r = &u->e->roots[ri];
 		struct collect c = {0};
@@ -1104,8 +1112,9 @@ static void pump(struct uploader *u)
 			u->ready_head = it;
 		u->ready_tail = it;
 	}
+	/* Not the lease holder (yet, or any more): nothing is written. */
 	while (u->active < max && u->ready_head &&
-	       engine_throttle_left(u->e) == 0) {
+	       engine_throttle_left(u->e) == 0 && engine_may_write(u->e)) {
 		struct item *it = u->ready_head;
 		u->ready_head = it->next;
 		if (!u->ready_head)
@@ -1231,6 +1240,13 @@ void uploader_hurry(struct uploader *u)
 		u->heap[i]->due_ms = now;
 	loop_timer_arm(u->timer, 0);
 	loop_timer_arm(u->del_timer, 0);
+}
+
+void uploader_kick(struct uploader *u)
+{
+	loop_timer_arm(u->timer, 0);
+	if (u->ndelete)
+		loop_timer_arm(u->del_timer, 0);
 }
 
 void uploader_flush(struct uploader *u)

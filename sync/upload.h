@@ -64,6 +64,9 @@ void uploader_flush(struct uploader *u);
 /* Everything waiting is due now (sync now), once. */
 void uploader_hurry(struct uploader *u);
 
+/* Look at what is due again (writes became possible). */
+void uploader_kick(struct uploader *u);
+
 /* Nothing left to do (held deletions aside). */
 bool uploader_is_idle(const struct uploader *u);
 

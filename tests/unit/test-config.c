@@ -298,6 +298,9 @@ static void test_load_defaults(void)
 	   "max file size default 4G");
 	is_int(cfg.sync.max_watches, 8192, "max watches default");
 	is_int(cfg.sync.rescan_interval_ms, 30000, "rescan interval default");
+	ok(cfg.sync.lease_ms == 30000 &&
+	       sync_config_lease_ms(&cfg.sync) == 30000,
+	   "lease default 30s");
 	is_str(cfg.api_key_env, "POE_API_KEY", "TENANT_API_KEY_ENV default");
 	is_str(cfg.api_key_salt, "vultrino-salt", "salt default");
 	is_str(cfg.gateway_argv[0], "openclaw", "default gateway command");
@@ -373,6 +376,8 @@ static void test_load_errors(void)
 	    {{"TENANT_SYNC_RESCAN_INTERVAL=100ms"},
 	     "TENANT_SYNC_RESCAN_INTERVAL"},
 	    {{"TENANT_SYNC_RESCAN_INTERVAL=2h"}, "TENANT_SYNC_RESCAN_INTERVAL"},
+	    {{"TENANT_SYNC_LEASE=2s"}, "TENANT_SYNC_LEASE"},
+	    {{"TENANT_SYNC_LEASE=never"}, "TENANT_SYNC_LEASE"},
 	    {{"TENANT_SYNC_URL=s3://b"}, "TENANT_SYNC_URL"},
 	    {{"TENANT_SYNC_URL=s3://bucket", "AWS_ACCESS_KEY_ID=x"},
 	     "AWS_SECRET_ACCESS_KEY"},

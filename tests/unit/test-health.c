@@ -49,6 +49,7 @@ static const char *const metric_names[] = {
     "tenant_sync_deleted_objects_total",
     "tenant_sync_errors_total",
     "tenant_sync_last_success_timestamp_seconds",
+    "tenant_sync_lease_held",
 };
 
 static bool has_sample(const char *text, const char *name, const char *value)
@@ -91,6 +92,20 @@ static void test_bodies(void)
 	       "[\"sync-degraded\",\"sync-deletes-held\"]}",
 	       true, "warnings do not make it unready");
 	st.sync.degraded = st.sync.deletes_held = false;
+	st.config_recovered = true;
+	st.sync.lease_lost = true;
+	readyz(&st,
+	       "{\"ready\":true,\"reasons\":[],\"warnings\":"
+	       "[\"config-recovered\",\"sync-lease-lost\"]}",
+	       true, "config-recovered, sync-lease-lost: still ready");
+	st.config_recovered = st.sync.lease_lost = false;
+	st.restoring = true;
+	st.sync.lease_wait = true;
+	readyz(&st,
+	       "{\"ready\":false,\"reasons\":[\"restoring\",\"lease-wait\"],"
+	       "\"warnings\":[]}",
+	       false, "waiting for the lease: restoring, lease-wait");
+	st.restoring = st.sync.lease_wait = false;
 	st.gateway_unresponsive = true;
 	st.gateway_ready = false;
 	readyz(&st,
