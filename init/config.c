@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "init/cleanup.h"
+#include "sync/creds.h"
 
 #define DEFAULT_STATE_DIR "/data"
 #define DEFAULT_GATEWAY_CMD                                                    \
@@ -40,10 +41,21 @@
  * gateway has no business knowing where the bucket is.
  */
 static const char *const secret_vars[] = {
-    "R2_ACCESS_KEY_ID",	      "R2_SECRET_ACCESS_KEY", "R2_ENDPOINT",
-    "R2_BUCKET_NAME",	      "R2_USER_PREFIX",	      "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY",  "AWS_SESSION_TOKEN",    "ENCRYPTION_SECRET",
+    "R2_ACCESS_KEY_ID",
+    "R2_SECRET_ACCESS_KEY",
+    "R2_ENDPOINT",
+    "R2_BUCKET_NAME",
+    "R2_USER_PREFIX",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "ENCRYPTION_SECRET",
     "ENCRYPTION_SECRET_FILE",
+    "AWS_ACCESS_KEY_ID_FILE",
+    "AWS_SECRET_ACCESS_KEY_FILE",
+    "AWS_SESSION_TOKEN_FILE",
+    "AWS_SHARED_CREDENTIALS_FILE",
+    "AWS_PROFILE",
 };
 
 bool config_is_secret_var(const char *name)
@@ -669,6 +681,11 @@ static int secret_set(struct secret *s, const char *v, size_t len)
 	return log_secret_add(s->value, len) == -ENOMEM ? -ENOMEM : 0;
 }
 
+int secret_set_value(struct secret *s, const char *v)
+{
+	return secret_set(s, v, strlen(v));
+}
+
 void secret_free(struct secret *s)
 {
 	if (s->value) {
@@ -1057,13 +1074,54 @@ static int parse_endpoint(const char *name, const char *v, char **out,
 	return *out ? 0 : -ENOMEM;
 }
 
+/*
+ * NAME or NAME_FILE (at most one of them) into out, which stays empty when
+ * neither is set; a file's path is kept in *path for the agent, which
+ * reads it again when it changes (sync/creds.h).
+ */
+static int env_secret_or_file(const struct env *e, const char *name,
+			      const char *fname, struct secret *out,
+			      char **path, char *err, size_t errlen)
+{
+	const char *v = env_get(e, name), *fp = env_get(e, fname);
+	int r;
+
+	if (v && fp)
+		return fail(err, errlen, "%s: set only one of %s and %s", fname,
+			    name, fname);
+	if (v)
+		return secret_set(out, v, strlen(v));
+	if (!fp)
+		return 0;
+	r = config_secret_file_read(fname, fp, out, err, errlen);
+	if (r == 0 && !(*path = strdup(fp)))
+		r = -ENOMEM;
+	return r;
+}
+
+/* The key id the same way, as a plain string. */
+static int env_id_or_file(const struct env *e, const char *name,
+			  const char *fname, char **out, char **path, char *err,
+			  size_t errlen)
+{
+	struct secret s = {NULL, 0};
+	int r = env_secret_or_file(e, name, fname, &s, path, err, errlen);
+
+	if (r == 0 && s.value && !(*out = strdup(s.value)))
+		r = -ENOMEM;
+	secret_free(&s);
+	return r;
+}
+
 static int parse_sync(struct config *cfg, const struct env *e, char *err,
 		      size_t errlen)
 {
 	struct sync_config *s = &cfg->sync;
 	const char *url = env_get(e, "TENANT_SYNC_URL");
-	const char *r2id = env_get(e, "R2_ACCESS_KEY_ID");
-	const char *r2secret = env_get(e, "R2_SECRET_ACCESS_KEY");
+	const char *r2id = env_get(e, "R2_ACCESS_KEY_ID")
+			       ?: env_get(e, "R2_ACCESS_KEY_ID_FILE");
+	const char *r2secret = env_get(e, "R2_SECRET_ACCESS_KEY")
+				   ?: env_get(e, "R2_SECRET_ACCESS_KEY_FILE");
 	const char *acct = env_get(e, "CF_ACCOUNT_ID");
 	const char *r2ep = env_get(e, "R2_ENDPOINT");
 	unsigned long long conc;
@@ -1078,10 +1136,9 @@ static int parse_sync(struct config *cfg, const struct env *e, char *err,
 	} else if (url && strncmp(url, "s3://", 5) == 0) {
 		const char *b = url + 5;
 		const char *slash = strchr(b, '/');
-		const char *id = env_get(e, "AWS_ACCESS_KEY_ID");
-		const char *sk = env_get(e, "AWS_SECRET_ACCESS_KEY");
-		const char *tok = env_get(e, "AWS_SESSION_TOKEN");
+		const char *shared = env_get(e, "AWS_SHARED_CREDENTIALS_FILE");
 		const char *ep = env_get(e, "AWS_ENDPOINT_URL");
+		struct sync_cred_files *cf = &s->cred_files;
 		size_t plen;
 
 		s->kind = SYNC_S3;
@@ -1104,19 +1161,46 @@ static int parse_sync(struct config *cfg, const struct env *e, char *err,
 		if (asprintf(&s->prefix, "%s%s", b,
 			     plen && b[plen - 1] != '/' ? "/" : "") < 0)
 			return -ENOMEM;
-		if (!id)
+		r = env_id_or_file(e, "AWS_ACCESS_KEY_ID",
+				   "AWS_ACCESS_KEY_ID_FILE", &s->access_key_id,
+				   &cf->key_id, err, errlen);
+		if (r == 0)
+			r = env_secret_or_file(e, "AWS_SECRET_ACCESS_KEY",
+					       "AWS_SECRET_ACCESS_KEY_FILE",
+					       &s->secret_access_key,
+					       &cf->secret, err, errlen);
+		if (r == 0)
+			r = env_secret_or_file(
+			    e, "AWS_SESSION_TOKEN", "AWS_SESSION_TOKEN_FILE",
+			    &s->session_token, &cf->token, err, errlen);
+		if (r < 0)
+			return r;
+		/* The AWS CLI's file, for what the variables did not give. */
+		if (shared &&
+		    (!s->access_key_id || !s->secret_access_key.value)) {
+			if (!(cf->shared = strdup(shared)) ||
+			    dup_env(e, "AWS_PROFILE", "default", &cf->profile) <
+				0)
+				return -ENOMEM;
+			r = sync_creds_read(cf, &s->access_key_id,
+					    &s->secret_access_key,
+					    &s->session_token, err, errlen);
+			if (r < 0)
+				return r;
+		}
+		if (!s->access_key_id)
 			return fail(err, errlen,
 				    "AWS_ACCESS_KEY_ID: required by "
-				    "TENANT_SYNC_URL=s3://");
-		if (!sk)
+				    "TENANT_SYNC_URL=s3:// (or "
+				    "AWS_ACCESS_KEY_ID_FILE, "
+				    "AWS_SHARED_CREDENTIALS_FILE)");
+		if (!s->secret_access_key.value)
 			return fail(err, errlen,
 				    "AWS_SECRET_ACCESS_KEY: required by "
-				    "TENANT_SYNC_URL=s3://");
-		if (dup_env(e, "AWS_REGION", "us-east-1", &s->region) < 0 ||
-		    !(s->access_key_id = strdup(id)) ||
-		    secret_set(&s->secret_access_key, sk, strlen(sk)) < 0 ||
-		    (tok &&
-		     secret_set(&s->session_token, tok, strlen(tok)) < 0))
+				    "TENANT_SYNC_URL=s3:// (or "
+				    "AWS_SECRET_ACCESS_KEY_FILE, "
+				    "AWS_SHARED_CREDENTIALS_FILE)");
+		if (dup_env(e, "AWS_REGION", "us-east-1", &s->region) < 0)
 			return -ENOMEM;
 		if (ep) {
 			r = parse_endpoint("AWS_ENDPOINT_URL", ep, &s->endpoint,
@@ -1187,10 +1271,17 @@ static int parse_sync(struct config *cfg, const struct env *e, char *err,
 		if (up ? asprintf(&s->prefix, "users/%s/", up) < 0
 		       : !(s->prefix = strdup("")))
 			return -ENOMEM;
-		if (!(s->access_key_id = strdup(r2id)) ||
-		    secret_set(&s->secret_access_key, r2secret,
-			       strlen(r2secret)) < 0)
-			return -ENOMEM;
+		s->cred_files.r2 = true;
+		r = env_id_or_file(e, "R2_ACCESS_KEY_ID",
+				   "R2_ACCESS_KEY_ID_FILE", &s->access_key_id,
+				   &s->cred_files.key_id, err, errlen);
+		if (r == 0)
+			r = env_secret_or_file(
+			    e, "R2_SECRET_ACCESS_KEY",
+			    "R2_SECRET_ACCESS_KEY_FILE", &s->secret_access_key,
+			    &s->cred_files.secret, err, errlen);
+		if (r < 0)
+			return r;
 	} else {
 		s->kind = SYNC_OFF;
 	}
@@ -1247,7 +1338,7 @@ static int parse_sync(struct config *cfg, const struct env *e, char *err,
 	return r;
 }
 
-static int read_secret_file(const char *name, const char *path,
+int config_secret_file_read(const char *name, const char *path,
 			    struct secret *out, char *err, size_t errlen)
 {
 	_cleanup_close_ int fd = -1;
@@ -1308,8 +1399,9 @@ static int parse_keys(struct config *cfg, const struct env *e, char *err,
 		if (r < 0)
 			return r;
 	} else if (secf) {
-		r = read_secret_file("ENCRYPTION_SECRET_FILE", secf,
-				     &cfg->encryption_secret, err, errlen);
+		r = config_secret_file_read("ENCRYPTION_SECRET_FILE", secf,
+					    &cfg->encryption_secret, err,
+					    errlen);
 		if (r < 0)
 			return r;
 	}
@@ -1734,6 +1826,12 @@ void config_fini(struct config *cfg)
 	secret_free(&s->session_token);
 	free(s->instance_id);
 	s->instance_id = NULL;
+	free(s->cred_files.key_id);
+	free(s->cred_files.secret);
+	free(s->cred_files.token);
+	free(s->cred_files.shared);
+	free(s->cred_files.profile);
+	memset(&s->cred_files, 0, sizeof(s->cred_files));
 	secret_free(&cfg->encryption_secret);
 	config_strv_free(cfg->gateway_argv);
 	cfg->gateway_argv = NULL;

@@ -87,6 +87,15 @@ struct sync_config {
 	unsigned max_watches;	     /* inotify watches at most */
 	uint64_t rescan_interval_ms; /* rescans of what has no watch */
 	uint64_t lease_ms; /* TENANT_SYNC_LEASE; DURATION_NEVER = off */
+	/* Where the credentials came from, when files (sync/creds.h). */
+	struct sync_cred_files {
+		bool r2;       /* R2_* names (else AWS_*) in messages */
+		char *key_id;  /* ..._ACCESS_KEY_ID_FILE */
+		char *secret;  /* ..._SECRET_ACCESS_KEY_FILE */
+		char *token;   /* AWS_SESSION_TOKEN_FILE */
+		char *shared;  /* AWS_SHARED_CREDENTIALS_FILE */
+		char *profile; /* AWS_PROFILE, with it */
+	} cred_files;
 	/*
 	 * Not from the environment: this instance's name in the lease,
 	 * made by PID 1 once, so that a restarted agent knows the lease as
@@ -227,6 +236,17 @@ int config_print(const struct config *cfg, int fd);
 
 /* Wipe and free a secret; leaves it empty. */
 void secret_free(struct secret *s);
+
+/* Set an empty secret to a copy of v (registered for log redaction). */
+int secret_set_value(struct secret *s, const char *v);
+
+/*
+ * Read the secret file path (at most 4 KiB, one trailing newline and CR
+ * dropped, not empty, no NUL) into out; name is the variable for
+ * messages. Returns 0, or -EINVAL with "NAME: problem" in err, -ENOMEM.
+ */
+int config_secret_file_read(const char *name, const char *path,
+			    struct secret *out, char *err, size_t errlen);
 
 /*
  * Parse a duration: "500ms", "30s", "10m", "1h", "2h30m", a plain number of

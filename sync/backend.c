@@ -67,6 +67,14 @@ int backend_del(struct backend *b, char *const *keys, size_t n,
 	return b->ops->del(b, keys, n, done, ctx, op);
 }
 
+int backend_set_creds(struct backend *b, const char *key_id,
+		      const struct secret *secret, const struct secret *token)
+{
+	if (!b->ops->set_creds)
+		return -ENOTSUP;
+	return b->ops->set_creds(b, key_id, secret, token);
+}
+
 void backend_cancel(struct backend *b, struct backend_op *op)
 {
 	if (op)

@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "init/config.h"
 #include "sync/hash.h"
 #include "sync/state.h"
 
@@ -80,6 +81,10 @@ struct backend_ops {
 		      void *ctx, struct backend_op **op);
 	int (*del)(struct backend *b, char *const *keys, size_t n,
 		   backend_del_cb done, void *ctx, struct backend_op **op);
+	/* May be NULL: the backend has no credentials. */
+	int (*set_creds)(struct backend *b, const char *key_id,
+			 const struct secret *secret,
+			 const struct secret *token);
 	void (*cancel)(struct backend *b, struct backend_op *op);
 	void (*free)(struct backend *b);
 };
@@ -139,6 +144,14 @@ int backend_put_if(struct backend *b, const char *key, int fd, uint64_t size,
 /* Delete up to BACKEND_DELETE_MAX keys in one request. */
 int backend_del(struct backend *b, char *const *keys, size_t n,
 		backend_del_cb done, void *ctx, struct backend_op **op);
+
+/*
+ * New credentials (rotated), used from the next request on; requests in
+ * flight keep theirs. token may be empty. Returns 0, -ENOTSUP for a
+ * backend without credentials, -ENOMEM (the old ones stay).
+ */
+int backend_set_creds(struct backend *b, const char *key_id,
+		      const struct secret *secret, const struct secret *token);
 
 /* Abort an operation; its callback will not run. NULL is accepted. */
 void backend_cancel(struct backend *b, struct backend_op *op);

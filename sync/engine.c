@@ -17,6 +17,7 @@
 #include "sync/backend.h"
 #include "sync/bootfiles.h"
 #include "sync/clock.h"
+#include "sync/creds.h"
 #include "sync/glob.h"
 #include "sync/lease.h"
 #include "sync/pathsafe.h"
@@ -857,6 +858,24 @@ int engine_sync_start(struct engine *e, bool watch)
 	return 0;
 }
 
+/* ---- rotated credentials ---- */
+
+static void creds_changed_cb(void *ctx, const char *key_id,
+			     const struct secret *secret,
+			     const struct secret *token)
+{
+	struct engine *e = ctx;
+	int r = backend_set_creds(e->be, key_id, secret, token);
+
+	if (r < 0) {
+		log_warn_errno(r, "sync: unable to use the new credentials");
+		return;
+	}
+	/* What failed with the old ones need not wait out its backoff. */
+	if (e->up)
+		uploader_hurry(e->up);
+}
+
 /* ---- roots ---- */
 
 /* Remove what a crash left in a temporary directory. */
@@ -1037,6 +1056,15 @@ struct engine *engine_new(struct loop *loop, const struct sync_config *sc,
 	}
 	if (lease_open(e, err, errlen) < 0)
 		goto fail;
+	if (sc->kind == SYNC_S3 && sync_creds_has_files(&sc->cred_files)) {
+		e->creds =
+		    creds_watch_new(loop, &sc->cred_files, sc->access_key_id,
+				    &sc->secret_access_key, &sc->session_token,
+				    creds_changed_cb, e);
+		if (!e->creds)
+			log_warn_errno(errno, "sync: credentials files are "
+					      "not watched: no rotation");
+	}
 	e->roots = calloc(sc->npaths, sizeof(*e->roots));
 	if (!e->roots) {
 		(void)snprintf(err, errlen, "out of memory");
@@ -1066,6 +1094,7 @@ void engine_free(struct engine *e)
 	watch_free(e->watch);
 	lease_free(e->lease);
 	loop_timer_free(e->lease_timer);
+	creds_watch_free(e->creds);
 	backend_free(e->be);
 	for (size_t i = 0; i < e->nroots; i++)
 		root_close(&e->roots[i]);

@@ -32,6 +32,7 @@ struct uploader;
 struct strmap;
 struct loop_timer;
 struct lease;
+struct creds_watch;
 
 /* One local directory and where it lives in storage. */
 struct sync_root {
@@ -111,6 +112,7 @@ struct engine {
 	bool flush_ok;	      /* the final flush's result, until released */
 	unsigned lease_fails; /* failures reaching it before the restore */
 	struct loop_timer *lease_timer; /* bounds a handover / a release */
+	struct creds_watch *creds;	/* credentials from files, or NULL */
 };
 
 /*

@@ -36,6 +36,12 @@ enum tag {
 	T_RESCAN_INTERVAL,
 	T_LEASE,
 	T_INSTANCE,
+	T_CRED_R2,
+	T_CRED_KEY_ID,
+	T_CRED_SECRET,
+	T_CRED_TOKEN,
+	T_CRED_SHARED,
+	T_CRED_PROFILE,
 };
 
 int ipc_send(int fd, uint32_t type, const void *payload, size_t len)
@@ -165,6 +171,12 @@ int ipc_config_encode(const struct sync_config *sc,
 	put_u64(&w, T_RESCAN_INTERVAL, sc->rescan_interval_ms);
 	put_u64(&w, T_LEASE, sc->lease_ms);
 	put_str(&w, T_INSTANCE, sc->instance_id);
+	put_u64(&w, T_CRED_R2, sc->cred_files.r2);
+	put_str(&w, T_CRED_KEY_ID, sc->cred_files.key_id);
+	put_str(&w, T_CRED_SECRET, sc->cred_files.secret);
+	put_str(&w, T_CRED_TOKEN, sc->cred_files.token);
+	put_str(&w, T_CRED_SHARED, sc->cred_files.shared);
+	put_str(&w, T_CRED_PROFILE, sc->cred_files.profile);
 	put_u64(&w, T_UID, (uint64_t)ap->uid);
 	put_u64(&w, T_GID, (uint64_t)ap->gid);
 	put_u64(&w, T_SKIP_RESTORE, ap->skip_restore);
@@ -344,6 +356,25 @@ int ipc_config_decode(const uint8_t *buf, size_t len, struct sync_config *sc,
 		case T_INSTANCE:
 			r = get_str(v, n, &sc->instance_id);
 			break;
+		case T_CRED_R2:
+			r = get_u64(v, n, &u);
+			sc->cred_files.r2 = u != 0;
+			break;
+		case T_CRED_KEY_ID:
+			r = get_str(v, n, &sc->cred_files.key_id);
+			break;
+		case T_CRED_SECRET:
+			r = get_str(v, n, &sc->cred_files.secret);
+			break;
+		case T_CRED_TOKEN:
+			r = get_str(v, n, &sc->cred_files.token);
+			break;
+		case T_CRED_SHARED:
+			r = get_str(v, n, &sc->cred_files.shared);
+			break;
+		case T_CRED_PROFILE:
+			r = get_str(v, n, &sc->cred_files.profile);
+			break;
 		case T_UID:
 			r = get_u64(v, n, &u);
 			ap->uid = (uid_t)u;
@@ -405,4 +436,10 @@ void ipc_sync_config_fini(struct sync_config *sc)
 	secret_free(&sc->session_token);
 	free(sc->instance_id);
 	sc->instance_id = NULL;
+	free(sc->cred_files.key_id);
+	free(sc->cred_files.secret);
+	free(sc->cred_files.token);
+	free(sc->cred_files.shared);
+	free(sc->cred_files.profile);
+	memset(&sc->cred_files, 0, sizeof(sc->cred_files));
 }

@@ -1100,6 +1100,39 @@ static void s3_cancel(struct backend *b, struct backend_op *op)
 	op_free(op);
 }
 
+static void wipe_str(char *s)
+{
+	if (s) {
+		explicit_bzero(s, strlen(s));
+		free(s);
+	}
+}
+
+static int s3_set_creds(struct backend *b, const char *key_id,
+			const struct secret *secret, const struct secret *token)
+{
+	struct s3 *s3 = (struct s3 *)b;
+	char *id = strdup(key_id ? key_id : "");
+	struct secret sk = {NULL, 0};
+	char *th = NULL;
+
+	if (!id ||
+	    secret_set_value(&sk, secret->value ? secret->value : "") < 0 ||
+	    (token->value &&
+	     asprintf(&th, "x-amz-security-token: %s", token->value) < 0)) {
+		free(id);
+		secret_free(&sk);
+		return -ENOMEM;
+	}
+	free(s3->key_id);
+	s3->key_id = id;
+	secret_free(&s3->secret);
+	s3->secret = sk;
+	wipe_str(s3->token_header);
+	s3->token_header = th;
+	return 0;
+}
+
 static void s3_free(struct backend *b)
 {
 	struct s3 *s3 = (struct s3 *)b;
@@ -1111,10 +1144,7 @@ static void s3_free(struct backend *b)
 	free(s3->sigv4);
 	free(s3->key_id);
 	secret_free(&s3->secret);
-	if (s3->token_header) {
-		explicit_bzero(s3->token_header, strlen(s3->token_header));
-		free(s3->token_header);
-	}
+	wipe_str(s3->token_header);
 	free(s3->base.id);
 	free(s3);
 }
@@ -1125,6 +1155,7 @@ static const struct backend_ops s3_ops = {
     .get = s3_get,
     .put = s3_put,
     .put_if = s3_put_if,
+    .set_creds = s3_set_creds,
     .del = s3_del,
     .cancel = s3_cancel,
     .free = s3_free,

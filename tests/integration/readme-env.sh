@@ -20,9 +20,13 @@ for f in glob.glob("init/*.c") + glob.glob("supervisor/*.c") + \
 call = re.compile(r'\b(?:getenv|secure_getenv|env_get|dup_env|env_uint|'
                   r'env_duration|env_size|OC)\(\s*(?:[a-z]+,\s*)?"([A-Z][A-Z0-9_]+)"')
 named = re.compile(r'const char \*name = "([A-Z][A-Z0-9_]+)"')
+# NAME and NAME_FILE, read together.
+pair = re.compile(r'\benv_(?:id|secret)_or_file\(\s*e,\s*"([A-Z][A-Z0-9_]+)",\s*"([A-Z][A-Z0-9_]+)"')
 read = set()
 for f, text in src.items():
     read |= set(call.findall(text))
+    for a, b in pair.findall(text):
+        read |= {a, b}
     if "env_get(e, name)" in text:
         read |= set(named.findall(text))
 

@@ -360,6 +360,97 @@ static void test_load_sync(void)
 	config_fini(&cfg);
 }
 
+/* Credentials from files: *_FILE and the AWS CLI's shared file. */
+static void test_load_cred_files(void)
+{
+	char tmpl[] = "/tmp/ti-creds.XXXXXX";
+	char *dir = mkdtemp(tmpl);
+	char idf[256], skf[256], shf[256], e1[300], e2[300], e3[300];
+	struct config cfg;
+	char err[CONFIG_ERR_MAX];
+	FILE *f;
+
+	if (!dir) {
+		skip(6, "no temporary directory");
+		return;
+	}
+	(void)snprintf(idf, sizeof(idf), "%s/id", dir);
+	(void)snprintf(skf, sizeof(skf), "%s/sk", dir);
+	(void)snprintf(shf, sizeof(shf), "%s/credentials", dir);
+	if ((f = fopen(idf, "we"))) {
+		fputs("AKIDFILE\n", f);
+		fclose(f);
+	}
+	if ((f = fopen(skf, "we"))) {
+		fputs("secret-from-file\n", f);
+		fclose(f);
+	}
+	if ((f = fopen(shf, "we"))) {
+		fputs("[default]\naws_access_key_id = D\n"
+		      "aws_secret_access_key = dsk\n\n[t]\n"
+		      "aws_access_key_id = T\naws_secret_access_key = tsk\n"
+		      "aws_session_token = ttok\n",
+		      f);
+		fclose(f);
+	}
+	(void)snprintf(e1, sizeof(e1), "R2_ACCESS_KEY_ID_FILE=%s", idf);
+	(void)snprintf(e2, sizeof(e2), "R2_SECRET_ACCESS_KEY_FILE=%s", skf);
+	{
+		char *env[] = {e1, e2, "CF_ACCOUNT_ID=acc1", NULL};
+		ok(load(&cfg, env, err) == 0 && cfg.sync.is_r2 &&
+		       strcmp(cfg.sync.access_key_id, "AKIDFILE") == 0 &&
+		       strcmp(cfg.sync.secret_access_key.value,
+			      "secret-from-file") == 0 &&
+		       cfg.sync.cred_files.r2 &&
+		       strcmp(cfg.sync.cred_files.secret, skf) == 0,
+		   "R2_*_FILE: values read, paths kept (%s)", err);
+		config_fini(&cfg);
+	}
+	(void)snprintf(e3, sizeof(e3), "AWS_SHARED_CREDENTIALS_FILE=%s", shf);
+	{
+		char *env[] = {"TENANT_SYNC_URL=s3://b-1/p", e3,
+			       "AWS_PROFILE=t", NULL};
+		ok(load(&cfg, env, err) == 0 &&
+		       strcmp(cfg.sync.access_key_id, "T") == 0 &&
+		       strcmp(cfg.sync.secret_access_key.value, "tsk") == 0 &&
+		       strcmp(cfg.sync.session_token.value, "ttok") == 0,
+		   "AWS_SHARED_CREDENTIALS_FILE with AWS_PROFILE (%s)", err);
+		config_fini(&cfg);
+	}
+	{
+		char *env[] = {"TENANT_SYNC_URL=s3://b-1/p", e3, NULL};
+		ok(load(&cfg, env, err) == 0 &&
+		       strcmp(cfg.sync.access_key_id, "D") == 0,
+		   "... the default profile (%s)", err);
+		config_fini(&cfg);
+	}
+	{
+		char *env[] = {"TENANT_SYNC_URL=s3://b-1/p", e3,
+			       "AWS_PROFILE=nope", NULL};
+		ok(load(&cfg, env, err) < 0 &&
+		       strstr(err, "AWS_SHARED_CREDENTIALS_FILE") &&
+		       strstr(err, "[nope]"),
+		   "a missing profile is named (%s)", err);
+		config_fini(&cfg);
+	}
+	{
+		char *env[] = {e1, e2, "R2_ACCESS_KEY_ID=also",
+			       "CF_ACCOUNT_ID=acc1", NULL};
+		ok(load(&cfg, env, err) < 0 &&
+		       strstr(err, "R2_ACCESS_KEY_ID_FILE: set only one"),
+		   "a variable and its file both: refused (%s)", err);
+		config_fini(&cfg);
+	}
+	ok(config_is_secret_var("AWS_SECRET_ACCESS_KEY_FILE") &&
+	       config_is_secret_var("AWS_SHARED_CREDENTIALS_FILE") &&
+	       config_is_secret_var("R2_SECRET_ACCESS_KEY_FILE"),
+	   "the files' variables never reach the gateway");
+	(void)unlink(idf);
+	(void)unlink(skf);
+	(void)unlink(shf);
+	(void)rmdir(dir);
+}
+
 static void test_load_errors(void)
 {
 	static const struct {
@@ -490,6 +581,7 @@ int main(void)
 	test_load_defaults();
 	test_load_sync();
 	test_load_errors();
+	test_load_cred_files();
 	test_restart_backoff_max();
 	test_tini_mode();
 	test_secret_vars();
